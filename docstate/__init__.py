@@ -1,0 +1,48 @@
+"""DocState: durable document pipelines on Temporal, with a queryable SQL projection.
+
+Declare a pipeline with :class:`DocumentType`, :class:`State` and :class:`Transition`;
+run it with a worker (``worker.py``); submit and follow documents with :class:`Client`
+or the ``docstate`` command.
+"""
+
+from docstate.client import Client
+from docstate.config import Settings
+from docstate.document import ContentRef, Document, Status
+from docstate.errors import (
+    ConfigurationError,
+    ContentError,
+    DocStateError,
+    DocumentNotFound,
+    DuplicateDocument,
+    InvalidTransition,
+    PermanentError,
+    PipelineDefinitionError,
+    TemporalUnavailable,
+    UnknownDocumentType,
+)
+from docstate.model import DocumentType, PipelineSpec, Retry, State, Transition
+from docstate.registry import Registry
+
+__all__ = [
+    "Client",
+    "ConfigurationError",
+    "ContentError",
+    "ContentRef",
+    "DocStateError",
+    "Document",
+    "DocumentNotFound",
+    "DocumentType",
+    "DuplicateDocument",
+    "InvalidTransition",
+    "PermanentError",
+    "PipelineDefinitionError",
+    "PipelineSpec",
+    "Registry",
+    "Retry",
+    "Settings",
+    "State",
+    "Status",
+    "TemporalUnavailable",
+    "Transition",
+    "UnknownDocumentType",
+]

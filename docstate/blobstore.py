@@ -1,0 +1,129 @@
+"""Content storage addressed by sha256: the same bytes are stored once.
+
+Content moves in chunks both ways, so a large file never sits whole in memory on its
+way in or out. Reads verify the hash: a damaged or substituted blob is reported, never
+returned silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterable, AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+from docstate.document import ContentRef
+from docstate.errors import ContentError
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class BlobStore(ABC):
+    """Where document content lives; the projection stores only size and hash."""
+
+    @abstractmethod
+    async def put(self, chunks: AsyncIterable[bytes]) -> ContentRef:
+        """Store a stream of chunks; return its address."""
+
+    @abstractmethod
+    def open(self, ref: ContentRef) -> AsyncIterator[bytes]:
+        """Stream the content at ``ref`` in chunks, verifying its hash at the end.
+
+        Raises:
+            ContentError: when the blob is missing or does not match ``ref``.
+        """
+
+    async def put_bytes(self, data: bytes) -> ContentRef:
+        """Store ``data`` held in memory."""
+
+        async def one_chunk() -> AsyncIterator[bytes]:
+            yield data
+
+        return await self.put(one_chunk())
+
+    async def put_file(self, path: Path) -> ContentRef:
+        """Store a file, streamed from disk."""
+        return await self.put(_read_file(path))
+
+    async def get_bytes(self, ref: ContentRef) -> bytes:
+        """The whole content at ``ref``; for content known to be small."""
+        return b"".join([chunk async for chunk in self.open(ref)])
+
+
+async def _read_file(path: Path) -> AsyncIterator[bytes]:
+    try:
+        handle = await asyncio.to_thread(path.open, "rb")
+    except OSError as err:
+        raise ContentError(f"cannot read {path}: {err.strerror}") from err
+    try:
+        while chunk := await asyncio.to_thread(handle.read, CHUNK_SIZE):
+            yield chunk
+    finally:
+        handle.close()
+
+
+class LocalBlobStore(BlobStore):
+    """Blobs as files under a directory: ``<root>/<sha[:2]>/<sha>``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, sha256: str) -> Path:
+        return self.root / sha256[:2] / sha256
+
+    async def put(self, chunks: AsyncIterable[bytes]) -> ContentRef:
+        await asyncio.to_thread(self.root.mkdir, parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        size = 0
+        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as tmp:
+                async for chunk in chunks:
+                    digest.update(chunk)
+                    size += len(chunk)
+                    await asyncio.to_thread(tmp.write, chunk)
+            ref = ContentRef(sha256=digest.hexdigest(), size=size)
+            await asyncio.to_thread(self._commit, Path(tmp_name), ref)
+        finally:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+        return ref
+
+    def _commit(self, tmp: Path, ref: ContentRef) -> None:
+        final = self.path(ref.sha256)
+        if final.exists():
+            return  # the same bytes are already stored
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, final)  # atomic: readers never see a half-written blob
+
+    async def put_bytes(self, data: bytes) -> ContentRef:
+        # Fast path for the common case of small content produced by a transition.
+        ref = ContentRef(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+        if not await asyncio.to_thread(self.path(ref.sha256).exists):
+            await super().put_bytes(data)
+        return ref
+
+    async def open(self, ref: ContentRef) -> AsyncIterator[bytes]:
+        path = self.path(ref.sha256)
+        try:
+            handle: BinaryIO = await asyncio.to_thread(path.open, "rb")
+        except FileNotFoundError:
+            raise ContentError(f"blob {ref.sha256} is missing from {self.root}") from None
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            while chunk := await asyncio.to_thread(handle.read, CHUNK_SIZE):
+                digest.update(chunk)
+                size += len(chunk)
+                yield chunk
+        finally:
+            handle.close()
+        if digest.hexdigest() != ref.sha256 or size != ref.size:
+            raise ContentError(
+                f"blob {ref.sha256} is corrupt: read {size} bytes hashing to "
+                f"{digest.hexdigest()}, expected {ref.size} bytes"
+            )

@@ -1,0 +1,282 @@
+"""The async client applications embed: submit documents, read them, act on them.
+
+It starts and addresses document workflows by name (see :mod:`docstate.protocol`), so
+an application that embeds it never imports worker code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from temporalio.client import (
+    Client as TemporalClient,
+)
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from docstate.blobstore import BlobStore, LocalBlobStore
+from docstate.config import Settings
+from docstate.document import ContentRef, Document, Status
+from docstate.errors import DocumentNotFound, DuplicateDocument, InvalidTransition
+from docstate.projection.engine import create_engine
+from docstate.projection.queries import ProjectionQueries
+from docstate.projection.records import DocumentRecord, EventRecord
+from docstate.protocol import (
+    CONTROL_UPDATE,
+    SNAPSHOT_QUERY,
+    WORKFLOW_NAME,
+    Action,
+    ControlRequest,
+    DocumentWorkflowInput,
+    Snapshot,
+    workflow_id,
+)
+from docstate.temporal import connect_temporal
+
+Content = bytes | str | Path
+
+
+class Client:
+    """DocState for applications: ``async with await Client.connect() as ds: ...``.
+
+    Args:
+        temporal: A Temporal client using ``pydantic_data_converter``.
+        settings: Task queue, inline threshold, database.
+        queries: Read access to the projection.
+        blobs: The blob store content is written to.
+    """
+
+    def __init__(
+        self,
+        temporal: TemporalClient,
+        settings: Settings,
+        queries: ProjectionQueries,
+        blobs: BlobStore,
+    ) -> None:
+        self.temporal = temporal
+        self.settings = settings
+        self.queries = queries
+        self.blobs = blobs
+
+    @classmethod
+    async def connect(cls, settings: Settings | None = None) -> Client:
+        """Connect using ``settings`` (by default, from ``DOCSTATE_*`` variables)."""
+        settings = settings or Settings()
+        temporal = await connect_temporal(settings)
+        queries = ProjectionQueries(create_engine(settings.database_url))
+        return cls(temporal, settings, queries, LocalBlobStore(settings.blob_dir))
+
+    async def close(self) -> None:
+        await self.queries.engine.dispose()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- submitting ------------------------------------------------------------------
+
+    async def submit(
+        self,
+        content: Content | None = None,
+        *,
+        type: str,
+        id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> Document:
+        """Start a document through pipeline ``type``.
+
+        Args:
+            content: Bytes, text, or a file path (streamed into the blob store).
+            type: Name of the document type (pipeline).
+            id: Document id; generated when omitted.
+            metadata: JSON metadata; for a path, ``filename`` is added.
+
+        Returns:
+            The submitted document (its content travels by reference when large).
+
+        Raises:
+            DuplicateDocument: when a document with this id was submitted before.
+        """
+        meta = dict(metadata or {})
+        ref, inline = await self._store(content, meta)
+        doc_id = id or _new_id(meta.get("filename"))
+        document = Document(
+            id=doc_id,
+            type=type,
+            content=inline,
+            content_ref=ref,
+            metadata=meta,
+            root_id=doc_id,
+        )
+        try:
+            await self.temporal.start_workflow(
+                WORKFLOW_NAME,
+                DocumentWorkflowInput(document=document),
+                id=workflow_id(doc_id),
+                task_queue=self.settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                static_summary=f"{type} document {doc_id}",
+            )
+        except WorkflowAlreadyStartedError:
+            raise DuplicateDocument(doc_id) from None
+        return document
+
+    async def _store(
+        self, content: Content | None, meta: dict[str, Any]
+    ) -> tuple[ContentRef | None, bytes | None]:
+        """Write content to the blob store; also return it when small enough to inline."""
+        if content is None:
+            return None, None
+        small = self.settings.inline_threshold
+        if isinstance(content, Path):
+            meta.setdefault("filename", content.name)
+            ref = await self.blobs.put_file(content)
+            return ref, await self.blobs.get_bytes(ref) if ref.size <= small else None
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        return await self.blobs.put_bytes(data), data if len(data) <= small else None
+
+    # --- reading ---------------------------------------------------------------------
+
+    async def get(self, document_id: str) -> DocumentRecord:
+        """The document's row in the projection.
+
+        Raises:
+            DocumentNotFound: when no such document has been recorded.
+        """
+        record = await self.queries.get(document_id)
+        if record is None:
+            raise DocumentNotFound(document_id)
+        return record
+
+    async def list(
+        self,
+        *,
+        type: str | None = None,
+        state: str | None = None,
+        status: Status | None = None,
+        limit: int = 100,
+    ) -> list[DocumentRecord]:
+        """Documents matching every given filter, most recently updated first."""
+        return await self.queries.list(type=type, state=state, status=status, limit=limit)
+
+    async def history(self, document_id: str) -> list[EventRecord]:
+        """Every recorded attempt and status change of a document, oldest first."""
+        events = await self.queries.history(document_id)
+        if not events:
+            await self.get(document_id)  # raises DocumentNotFound
+        return events
+
+    async def snapshot(self, document_id: str) -> Snapshot:
+        """The live state of a document, asked of its workflow."""
+        try:
+            return await self._handle(document_id).query(SNAPSHOT_QUERY, result_type=Snapshot)
+        except RPCError as err:
+            raise _not_found_or(err, document_id) from None
+
+    async def wait(
+        self, document_id: str, *, timeout: float | None = None, poll_interval: float = 0.2
+    ) -> DocumentRecord:
+        """Wait until the document settles: completed, failed, cancelled, waiting or paused.
+
+        Raises:
+            TimeoutError: when it has not settled within ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            record = await self.queries.get(document_id)
+            if record is not None and record.status.settled:
+                return record
+            if deadline is not None and time.monotonic() >= deadline:
+                status = record.status.value if record else "not yet recorded"
+                raise TimeoutError(f"document {document_id!r} still {status} after {timeout}s")
+            await asyncio.sleep(poll_interval)
+
+    # --- acting ----------------------------------------------------------------------
+
+    async def cancel(self, document_id: str) -> None:
+        """Cancel the document: its running transition is cancelled, status ``cancelled``.
+
+        Raises:
+            InvalidTransition: when the document has already ended.
+        """
+        handle = self._handle(document_id)
+        try:
+            description = await handle.describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                status = description.status.name.lower() if description.status else "ended"
+                raise InvalidTransition(
+                    f"document {document_id!r} has already ended ({status}); nothing to cancel"
+                )
+            await handle.cancel()
+        except RPCError as err:
+            raise _not_found_or(err, document_id) from None
+
+    async def retry(self, document_id: str) -> Snapshot:
+        """Run a waiting document's failed transition again."""
+        return await self._control(document_id, Action.RETRY)
+
+    async def skip(self, document_id: str) -> Snapshot:
+        """Move a waiting document past its failed (skippable) transition."""
+        return await self._control(document_id, Action.SKIP)
+
+    async def pause(self, document_id: str) -> Snapshot:
+        """Hold the document before its next transition."""
+        return await self._control(document_id, Action.PAUSE)
+
+    async def resume(self, document_id: str) -> Snapshot:
+        """Let a paused document go on."""
+        return await self._control(document_id, Action.RESUME)
+
+    async def _control(self, document_id: str, action: Action) -> Snapshot:
+        try:
+            return await self._handle(document_id).execute_update(
+                CONTROL_UPDATE, ControlRequest(action=action), result_type=Snapshot
+            )
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise InvalidTransition(message) from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND and await self.queries.get(document_id):
+                record = await self.get(document_id)
+                raise InvalidTransition(
+                    f"document {document_id!r} has ended ({record.status.value}); "
+                    f"cannot {action.value} it"
+                ) from None
+            raise _not_found_or(err, document_id) from None
+
+    def _handle(self, document_id: str) -> WorkflowHandle[Any, Any]:
+        return self.temporal.get_workflow_handle(workflow_id(document_id))
+
+
+def _not_found_or(err: RPCError, document_id: str) -> Exception:
+    if err.status == RPCStatusCode.NOT_FOUND:
+        return DocumentNotFound(document_id)
+    return err
+
+
+def _new_id(filename: str | None) -> str:
+    suffix = uuid.uuid4().hex[:12]
+    if not filename:
+        return suffix
+    stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in Path(filename).stem)
+    return f"{stem[:60]}-{suffix}"

@@ -1,0 +1,92 @@
+"""The document as transition functions see it, and its status."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Status(enum.StrEnum):
+    """Where a document stands, orthogonal to its state in the pipeline."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    WAITING = "waiting"
+    """A transition failed for good; the document waits for retry, skip or cancel."""
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def settled(self) -> bool:
+        """True when nothing happens until someone acts (or ever again)."""
+        return self in _SETTLED
+
+    @property
+    def closed(self) -> bool:
+        """True when the document's workflow has ended."""
+        return self in _CLOSED
+
+
+_CLOSED = frozenset({Status.COMPLETED, Status.FAILED, Status.CANCELLED})
+_SETTLED = _CLOSED | {Status.WAITING, Status.PAUSED}
+
+
+class ContentRef(BaseModel):
+    """Where a document's bytes live in the blob store: addressed by their sha256."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+
+
+class Document(BaseModel):
+    """A document moving through a pipeline.
+
+    Transition functions receive a ``Document`` with ``content`` loaded and return the
+    updated document (``model_copy(update=...)`` or :meth:`with_content`). They never set
+    ``state``: the engine does.
+
+    Attributes:
+        id: Unique id; the document's workflow id derives from it.
+        type: Name of the pipeline (``DocumentType``) that drives it.
+        state: Current state in that pipeline (set by the engine).
+        content: The bytes, when loaded. Large content travels through Temporal only as
+            ``content_ref``.
+        content_ref: Address of the content in the blob store.
+        metadata: Free-form JSON metadata; transition rules (``when``) read it.
+        parent_id: The document this one was derived from, if any.
+        root_id: The original document of its lineage (itself for an original).
+    """
+
+    # Bytes travel as base64 in JSON: the default (UTF-8) cannot carry binary content.
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@/+=-]+$")
+    type: str = Field(min_length=1)
+    state: str = ""
+    content: bytes | None = None
+    content_ref: ContentRef | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    parent_id: str | None = None
+    root_id: str | None = None
+
+    @property
+    def text(self) -> str:
+        """The content decoded as UTF-8 (empty when there is none)."""
+        return (self.content or b"").decode("utf-8")
+
+    def with_content(self, content: bytes | str, **metadata: Any) -> Document:
+        """Return a copy with new content (and metadata keys merged in)."""
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        return self.model_copy(
+            update={
+                "content": data,
+                "content_ref": None,
+                "metadata": {**self.metadata, **metadata},
+            }
+        )

@@ -1,0 +1,18 @@
+"""The projection: every document's state, status, history and lineage in SQL."""
+
+from docstate.projection.engine import create_engine
+from docstate.projection.migrate import ensure_current, upgrade
+from docstate.projection.queries import ProjectionQueries
+from docstate.projection.records import DocumentRecord, EventRecord, ProjectionWrite
+from docstate.projection.writer import ProjectionWriter
+
+__all__ = [
+    "DocumentRecord",
+    "EventRecord",
+    "ProjectionQueries",
+    "ProjectionWrite",
+    "ProjectionWriter",
+    "create_engine",
+    "ensure_current",
+    "upgrade",
+]

@@ -1,0 +1,51 @@
+"""Alembic, driven from code: ``docstate db upgrade`` and the worker's schema check."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from docstate.errors import ConfigurationError
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["database_url"] = url
+    return config
+
+
+async def upgrade(url: str, revision: str = "head") -> None:
+    """Migrate the projection at ``url`` to ``revision``."""
+    # Alembic's env.py runs its own event loop; give it a thread without one.
+    await asyncio.to_thread(command.upgrade, alembic_config(url), revision)
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config("")).get_current_head()
+
+
+async def ensure_current(engine: AsyncEngine) -> None:
+    """Fail early, and say what to do, when the schema is missing or out of date.
+
+    Raises:
+        ConfigurationError: when the database is not at the newest migration.
+    """
+    async with engine.connect() as conn:
+        current = await conn.run_sync(
+            lambda sync: MigrationContext.configure(sync).get_current_revision()
+        )
+    head = head_revision()
+    if current != head:
+        raise ConfigurationError(
+            f"the projection schema at {engine.url.render_as_string()} is at revision "
+            f"{current or 'none'}, expected {head}: run `docstate db upgrade`"
+        )

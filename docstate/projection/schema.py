@@ -1,0 +1,60 @@
+"""The projection's tables, as SQLAlchemy Core. Alembic migrations create them."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# JSONB on PostgreSQL (indexable, compact), JSON text on SQLite.
+JSONDocument = sa.JSON().with_variant(JSONB(), "postgresql")
+
+ID = sa.String(200)
+NAME = sa.String(100)
+
+documents = sa.Table(
+    "documents",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("type", NAME, nullable=False),
+    sa.Column("state", NAME, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("parent_id", ID, index=True),
+    sa.Column("root_id", ID, nullable=False, index=True),
+    sa.Column("workflow_id", sa.String(255)),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("content_ref", sa.String(64)),
+    sa.Column("content_size", sa.BigInteger),
+    sa.Column("content_sha256", sa.String(64)),
+    sa.Column("metadata", JSONDocument, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    # "all invoices in state parsed", "everything waiting": the queries people run.
+    sa.Index(None, "type", "state"),
+    sa.Index(None, "status"),
+)
+
+document_events = sa.Table(
+    "document_events",
+    metadata,
+    sa.Column("document_id", ID, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("transition", NAME),
+    sa.Column("from_state", NAME),
+    sa.Column("to_state", NAME, nullable=False),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True)),
+    sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint("document_id", "seq"),
+)

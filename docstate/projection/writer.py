@@ -1,0 +1,99 @@
+"""Idempotent, ordered writes to the projection.
+
+Every write carries the document's version. The event row is keyed by (document id,
+version) and inserted with ON CONFLICT DO NOTHING; the document row is upserted with
+``WHERE documents.version < excluded.version``. So a retried, duplicated or late write
+never moves a document backwards, and applying the same writes twice changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from docstate.projection.records import ProjectionWrite
+from docstate.projection.schema import document_events, documents
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+class ProjectionWriter:
+    """Applies :class:`ProjectionWrite` batches in one transaction."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def apply(self, writes: Sequence[ProjectionWrite]) -> None:
+        """Apply ``writes`` (any order, duplicates allowed) in one transaction."""
+        if not writes:
+            return
+        async with self.engine.begin() as conn:
+            await _insert_events(conn, writes)
+            await _upsert_documents(conn, writes)
+
+
+async def _insert_events(conn: AsyncConnection, writes: Sequence[ProjectionWrite]) -> None:
+    insert = _INSERTS[conn.dialect.name]
+    rows = [
+        {
+            "document_id": w.document_id,
+            "seq": w.version,
+            "transition": w.transition,
+            "from_state": w.from_state,
+            "to_state": w.state,
+            "status": w.status.value,
+            "error": w.error,
+            "attempt": w.attempt,
+            "started_at": w.started_at,
+            "finished_at": w.at,
+        }
+        for w in writes
+    ]
+    stmt = insert(document_events).values(rows)
+    await conn.execute(stmt.on_conflict_do_nothing(index_elements=["document_id", "seq"]))
+
+
+async def _upsert_documents(conn: AsyncConnection, writes: Sequence[ProjectionWrite]) -> None:
+    # One row per document (its newest write): an upsert may not touch a row twice.
+    newest: dict[str, ProjectionWrite] = {}
+    for w in writes:
+        if w.document_id not in newest or newest[w.document_id].version < w.version:
+            newest[w.document_id] = w
+    insert = _INSERTS[conn.dialect.name]
+    stmt = insert(documents).values([_document_row(w) for w in newest.values()])
+    updated = {
+        c.name: stmt.excluded[c.name] for c in documents.columns if c.name not in ("id", "created_at")
+    }
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["id"],
+            set_=updated,
+            where=documents.c.version < stmt.excluded.version,
+        )
+    )
+
+
+def _document_row(w: ProjectionWrite) -> dict[str, Any]:
+    ref = w.content_ref
+    return {
+        "id": w.document_id,
+        "type": w.type,
+        "state": w.state,
+        "status": w.status.value,
+        "parent_id": w.parent_id,
+        "root_id": w.root_id or w.document_id,
+        "workflow_id": w.workflow_id,
+        "run_id": w.run_id,
+        "attempt": w.attempt,
+        "error": w.error,
+        "content_ref": ref.sha256 if ref else None,
+        "content_size": ref.size if ref else None,
+        "content_sha256": ref.sha256 if ref else None,
+        "metadata": w.metadata,
+        "created_at": w.at,
+        "updated_at": w.at,
+        "version": w.version,
+    }

@@ -1,0 +1,125 @@
+"""The contract between clients, the document workflow and its activities.
+
+Clients start and address workflows by these names and models alone, so an application
+that embeds the client never imports worker code.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+from temporalio.common import SearchAttributeKey
+
+from docstate.document import Document, Status
+from docstate.model import PipelineSpec
+from docstate.projection.records import ProjectionWrite
+
+WORKFLOW_NAME = "DocumentWorkflow"
+START_ACTIVITY = "docstate.start"
+RECORD_ACTIVITY = "docstate.record"
+
+SNAPSHOT_QUERY = "snapshot"
+CONTROL_UPDATE = "control"
+
+DOC_TYPE = SearchAttributeKey.for_keyword("DocType")
+DOC_STATE = SearchAttributeKey.for_keyword("DocState")
+DOC_STATUS = SearchAttributeKey.for_keyword("DocStatus")
+SEARCH_ATTRIBUTES = (DOC_TYPE, DOC_STATE, DOC_STATUS)
+
+HISTORY_KEPT = 200
+"""History entries a workflow keeps in memory (and carries across continue-as-new)."""
+
+
+def workflow_id(document_id: str) -> str:
+    """The workflow id of a document: reading it in the web UI names the document."""
+    return f"doc:{document_id}"
+
+
+class Action(enum.StrEnum):
+    """What a person or application can ask of a running document."""
+
+    CANCEL = "cancel"
+    RETRY = "retry"
+    SKIP = "skip"
+    PAUSE = "pause"
+    RESUME = "resume"
+
+
+class HistoryEntry(BaseModel):
+    """One status change or transition outcome, as the workflow saw it."""
+
+    version: int
+    state: str
+    status: Status
+    transition: str | None = None
+    from_state: str | None = None
+    attempt: int = 0
+    error: str | None = None
+    at: datetime
+
+    @classmethod
+    def of(cls, write: ProjectionWrite) -> HistoryEntry:
+        return cls.model_validate(write.model_dump(include=set(cls.model_fields)))
+
+
+class Carry(BaseModel):
+    """What a document's workflow carries across continue-as-new."""
+
+    spec: PipelineSpec
+    state: str
+    status: Status
+    step: int
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+class DocumentWorkflowInput(BaseModel):
+    """Input of the document workflow."""
+
+    document: Document
+    carry: Carry | None = None
+
+
+class Snapshot(BaseModel):
+    """A document's live state, as the ``snapshot`` query and the workflow result give it."""
+
+    id: str
+    type: str
+    state: str
+    status: Status
+    version: int
+    error: str | None = None
+    transition: str | None = None
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+class ControlRequest(BaseModel):
+    """Input of the ``control`` update."""
+
+    action: Action
+
+
+class TransitionInput(BaseModel):
+    """Input of a transition activity."""
+
+    document: Document
+    spec_name: str
+    transition: str
+    target: str
+    target_is_final: bool
+    step: int
+    workflow_id: str
+    run_id: str
+
+
+class TransitionOutput(BaseModel):
+    """Result of a transition activity.
+
+    ``write`` is what the activity wrote to the projection; when ``projected`` is false
+    the database was unreachable and the workflow must write it (it retries until it can).
+    """
+
+    document: Document
+    write: ProjectionWrite
+    projected: bool

@@ -1,0 +1,170 @@
+"""Fixtures: a real Temporal dev server, real PostgreSQL and SQLite projections."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from temporalio.client import Client as TemporalClient
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from docstate import Client, DocumentType, Registry, Settings
+from docstate.blobstore import LocalBlobStore
+from docstate.devserver import SQLITE_PRAGMAS, temporal_binary
+from docstate.projection import ProjectionQueries, ProjectionWriter, create_engine, upgrade
+from docstate.projection.schema import metadata
+from docstate.protocol import SEARCH_ATTRIBUTES
+from worker import build_worker
+
+POSTGRES_URL = os.environ.get(
+    "DOCSTATE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/docstate_test"
+)
+
+
+@pytest.fixture(scope="session")
+async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
+    pragmas = [a for p in SQLITE_PRAGMAS for a in ("--sqlite-pragma", p)]
+    # Suggest continue-as-new early, so every long-lived test document exercises it.
+    pragmas += ["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=120"]
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=str(temporal_binary()),
+        search_attributes=SEARCH_ATTRIBUTES,
+        data_converter=pydantic_data_converter,
+        dev_server_extra_args=pragmas,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def temporal(temporal_env: WorkflowEnvironment) -> TemporalClient:
+    return temporal_env.client
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex}"
+
+
+async def _ensure_postgres_database(url: str) -> None:
+    target = sa.engine.make_url(url)
+    admin = create_engine(target.set(database="postgres").render_as_string(hide_password=False))
+    async with admin.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        exists = await conn.scalar(
+            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
+        )
+        if not exists:
+            await conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
+    await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+async def postgres_url() -> str:
+    await _ensure_postgres_database(POSTGRES_URL)
+    await upgrade(POSTGRES_URL)
+    return POSTGRES_URL
+
+
+async def _truncate(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        for table in reversed(metadata.sorted_tables):
+            await conn.execute(table.delete())
+    await engine.dispose()
+
+
+@pytest.fixture
+async def sqlite_url(tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'projection.db'}"
+    await upgrade(url)
+    return url
+
+
+@pytest.fixture
+async def pg_url(postgres_url: str) -> str:
+    """The PostgreSQL projection, emptied for this test."""
+    await _truncate(postgres_url)
+    return postgres_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_url: str) -> str:
+    """A migrated, empty projection: the test runs once on each database."""
+    if request.param == "postgresql":
+        await _truncate(postgres_url)
+        return postgres_url
+    url = f"sqlite+aiosqlite:///{tmp_path / 'projection.db'}"
+    await upgrade(url)
+    return url
+
+
+class Harness:
+    """A DocState deployment for one test: its own task queue, projection and blobs."""
+
+    def __init__(self, temporal: TemporalClient, settings: Settings) -> None:
+        self.temporal = temporal
+        self.settings = settings
+        self.engine = create_engine(settings.database_url)
+        self.writer = ProjectionWriter(self.engine)
+        self.queries = ProjectionQueries(self.engine)
+        self.blobs = LocalBlobStore(settings.blob_dir)
+        self.client = Client(temporal, settings, self.queries, self.blobs)
+
+    def new_worker(self, *types: DocumentType) -> Worker:
+        return build_worker(
+            self.temporal,
+            task_queue=self.settings.task_queue,
+            registry=Registry(types),
+            writer=self.writer,
+            blobs=self.blobs,
+            inline_threshold=self.settings.inline_threshold,
+        )
+
+    @asynccontextmanager
+    async def worker(self, *types: DocumentType) -> AsyncIterator[Worker]:
+        async with self.new_worker(*types) as running:
+            yield running
+
+
+def _harness_factory(
+    temporal: TemporalClient, task_queue: str, tmp_path: Path
+) -> Callable[[str], Harness]:
+    def make(url: str) -> Harness:
+        settings = Settings(
+            temporal_address="unused",
+            task_queue=task_queue,
+            database_url=url,
+            blob_dir=tmp_path / "blobs",
+            inline_threshold=1024,
+        )
+        return Harness(temporal, settings)
+
+    return make
+
+
+@pytest.fixture
+async def harness(
+    temporal: TemporalClient, task_queue: str, tmp_path: Path, sqlite_url: str
+) -> AsyncIterator[Harness]:
+    """A harness on SQLite (the engine behaves the same on both databases)."""
+    h = _harness_factory(temporal, task_queue, tmp_path)(sqlite_url)
+    yield h
+    await h.engine.dispose()
+
+
+@pytest.fixture
+async def any_harness(
+    temporal: TemporalClient, task_queue: str, tmp_path: Path, database_url: str
+) -> AsyncIterator[Harness]:
+    """A harness on each database in turn."""
+    h = _harness_factory(temporal, task_queue, tmp_path)(database_url)
+    yield h
+    await h.engine.dispose()

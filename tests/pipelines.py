@@ -1,0 +1,113 @@
+"""Small pipelines the engine tests drive; their functions are controlled by the tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from datetime import timedelta
+
+from docstate import Document, DocumentType, PermanentError, Retry, State, Transition
+
+QUICK = Retry(initial_interval=timedelta(milliseconds=100), backoff=2.0, max_attempts=3)
+
+calls: defaultdict[str, int] = defaultdict(int)
+"""Attempts per (document id, transition), counted by the functions below."""
+failures_left: dict[str, int] = {}
+"""Per document id: how many more attempts of ``flaky`` should fail."""
+cancelled: set[str] = set()
+"""Document ids whose ``slow`` transition saw its cancellation."""
+
+
+def _count(doc: Document, name: str) -> None:
+    calls[f"{doc.id}:{name}"] += 1
+
+
+async def parse(doc: Document) -> Document:
+    _count(doc, "parse")
+    return doc.with_content(doc.text.upper(), parsed=True)
+
+
+async def flaky(doc: Document) -> Document:
+    _count(doc, "flaky")
+    if failures_left.get(doc.id, 0) > 0:
+        failures_left[doc.id] -= 1
+        raise ConnectionError(f"flaky service refused {doc.id}")
+    return doc.model_copy(update={"metadata": {**doc.metadata, "enriched": True}})
+
+
+async def reject(doc: Document) -> Document:
+    _count(doc, "reject")
+    if doc.metadata.get("bad"):
+        raise PermanentError(f"document {doc.id} is marked bad")
+    return doc
+
+
+async def slow(doc: Document) -> Document:
+    _count(doc, "slow")
+    try:
+        await asyncio.sleep(float(doc.metadata.get("sleep", 60)))
+    except asyncio.CancelledError:
+        cancelled.add(doc.id)
+        raise
+    return doc
+
+
+def _linear(name: str, *steps: tuple[str, object], **transition_options: object) -> DocumentType:
+    states = ["s0", *[f"s{i}" for i in range(1, len(steps))], "done"]
+    transitions = [
+        Transition(
+            name=step,
+            source=states[i],
+            target=states[i + 1],
+            run=func,
+            retry=QUICK,
+            **transition_options,  # type: ignore[arg-type]
+        )
+        for i, (step, func) in enumerate(steps)
+    ]
+    return DocumentType(
+        name=name,
+        states=[State("s0", initial=True), *states[1:-1], State("done", final=True)],
+        transitions=transitions,
+    )
+
+
+BASIC = _linear("basic", ("parse", parse), ("enrich", flaky), ("check", reject))
+SKIPPABLE = _linear("skippable", ("check", reject), ("parse", parse), skippable=True)
+SLOW = _linear(
+    "slow", ("wait", slow), ("parse", parse), heartbeat=timedelta(milliseconds=500)
+)
+ALL = (BASIC, SKIPPABLE, SLOW)
+
+
+async def count_up(doc: Document) -> Document:
+    n = int(doc.metadata.get("n", 0)) + 1
+    more = n < int(doc.metadata.get("rounds", 1))
+    return doc.model_copy(update={"metadata": {**doc.metadata, "n": n, "more": more}})
+
+
+LOOP = DocumentType(
+    name="loop",
+    states=[State("work", initial=True), State("done", final=True)],
+    transitions=[
+        Transition(name="again", source="work", target="work", when={"more": True}, run=count_up),
+        Transition(name="finish", source="work", target="done", run=count_up),
+    ],
+)
+
+ROUTED = DocumentType(
+    name="routed",
+    states=[State("s0", initial=True), State("a", final=True), State("b", final=True)],
+    transitions=[
+        Transition(name="to_a", source="s0", target="a", when={"kind": "a"}, run=parse),
+        Transition(name="to_b", source="s0", target="b", when={"kind": "b"}, run=parse),
+    ],
+)
+
+DEADLINE = DocumentType(
+    name="deadline",
+    states=[State("s0", initial=True), State("done", final=True)],
+    transitions=[Transition(name="check", source="s0", target="done", run=reject, retry=QUICK)],
+    waiting_deadline=timedelta(seconds=1),
+)
+ALL = (*ALL, LOOP, ROUTED, DEADLINE)

@@ -1,0 +1,387 @@
+"""The document workflow: one per document, walking it through its pipeline.
+
+Each state is a step; each transition one activity with the transition's own retry
+policy and timeouts. When a transition fails for good the document does not die: it
+waits (status ``waiting``) for a person to ``retry``, ``skip`` or ``cancel`` it.
+
+The workflow sees only the pipeline's shape (a ``PipelineSpec``, fetched once by the
+``docstate.start`` local activity so it is recorded in history and replays exactly);
+transition functions and their imports stay in the activities.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import NoReturn
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    is_cancelled_exception,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from docstate.document import Status
+    from docstate.model import PipelineSpec, TransitionSpec
+    from docstate.projection.records import ProjectionWrite, version_of
+    from docstate.protocol import (
+        CONTROL_UPDATE,
+        DOC_STATE,
+        DOC_STATUS,
+        DOC_TYPE,
+        HISTORY_KEPT,
+        RECORD_ACTIVITY,
+        SNAPSHOT_QUERY,
+        START_ACTIVITY,
+        WORKFLOW_NAME,
+        Action,
+        Carry,
+        ControlRequest,
+        DocumentWorkflowInput,
+        HistoryEntry,
+        Snapshot,
+        TransitionInput,
+        TransitionOutput,
+    )
+    from workflows.failures import describe, retry_policy
+
+# Projection writes wait out a database outage rather than drop a write.
+RECORD_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=0)
+RECORD_TIMEOUT = timedelta(seconds=30)
+START_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class DocumentWorkflow:
+    """Runs one document through its pipeline; see the module docstring."""
+
+    @workflow.init
+    def __init__(self, input: DocumentWorkflowInput) -> None:
+        carry = input.carry
+        self._doc = input.document
+        self._spec: PipelineSpec | None = carry.spec if carry else None
+        self._state = carry.state if carry else ""
+        self._status = carry.status if carry else Status.PENDING
+        self._step = carry.step if carry else 0
+        self._history: list[HistoryEntry] = list(carry.history) if carry else []
+        self._paused = self._status is Status.PAUSED
+        self._error: str | None = None
+        self._transition: str | None = None
+        self._cancel_requested = False
+        self._decision: Action | None = None
+        self._activity: workflow.ActivityHandle[TransitionOutput] | None = None
+        self._published: tuple[str, str] | None = None
+
+    @workflow.run
+    async def run(self, input: DocumentWorkflowInput) -> Snapshot:
+        try:
+            spec = self._spec or await self._start()
+            while not spec.is_final(self._state) and not self._cancel_requested:
+                if self._paused:
+                    await self._hold()
+                    continue
+                if workflow.info().is_continue_as_new_suggested():
+                    self._continue_as_new(spec)
+                transition = spec.next_transition(self._state, self._doc.metadata)
+                if transition is None:
+                    await self._fail(
+                        f"no transition out of state {self._state!r} matches metadata "
+                        f"{self._doc.metadata}",
+                        "NoTransition",
+                    )
+                await self._advance(spec, transition)
+            if self._cancel_requested:
+                await self._record(Status.CANCELLED, error="cancelled on request")
+            return self.snapshot()
+        except (asyncio.CancelledError, ActivityError) as err:
+            if not self._cancelled_in_temporal(err):
+                raise
+            # Cancelled from Temporal (client, CLI, web UI): the running activity has been
+            # cancelled with us; record it, then end the workflow as cancelled.
+            await self._record(Status.CANCELLED, error="cancelled")
+            raise
+
+    @staticmethod
+    def _cancelled_in_temporal(err: BaseException) -> bool:
+        return is_cancelled_exception(err) and workflow.cancellation_reason() is not None
+
+    # --- steps -----------------------------------------------------------------------
+
+    async def _start(self) -> PipelineSpec:
+        try:
+            spec: PipelineSpec = await workflow.execute_local_activity(
+                START_ACTIVITY,
+                self._doc.type,
+                result_type=PipelineSpec,
+                start_to_close_timeout=timedelta(seconds=10),
+                retry_policy=START_RETRY,
+            )
+        except FailureError as err:  # a local activity's failure arrives unwrapped
+            await self._fail(describe(err), "UnknownDocumentType")
+        self._spec = spec
+        self._enter(spec.initial)
+        await self._record(Status.RUNNING)
+        return spec
+
+    async def _advance(self, spec: PipelineSpec, transition: TransitionSpec) -> None:
+        """Run ``transition`` until it succeeds or is skipped (or the document cancelled)."""
+        while True:
+            self._step += 1
+            self._transition = transition.name
+            try:
+                output = await self._run_activity(spec, transition)
+            except (ActivityError, asyncio.CancelledError) as err:
+                if self._cancelled_in_temporal(err):
+                    raise  # handled in run()
+                if self._cancel_requested:
+                    return
+                decision = await self._wait_for_decision(spec, transition, describe(err))
+                if decision is Action.RETRY:
+                    continue
+                if decision is Action.SKIP:
+                    self._enter(transition.target)
+                    await self._record(
+                        self._running_or_done(spec),
+                        transition=transition.name,
+                        from_state=transition.source,
+                        error="skipped on request",
+                    )
+                return
+            self._doc = output.document
+            self._state = transition.target
+            self._apply(output.write)
+            if not output.projected:
+                await self._write(output.write)
+            return
+
+    async def _run_activity(
+        self, spec: PipelineSpec, transition: TransitionSpec
+    ) -> TransitionOutput:
+        info = workflow.info()
+        self._activity = workflow.start_activity(
+            spec.activity_name(transition),
+            TransitionInput(
+                document=self._doc,
+                spec_name=spec.name,
+                transition=transition.name,
+                target=transition.target,
+                target_is_final=spec.is_final(transition.target),
+                step=self._step,
+                workflow_id=info.workflow_id,
+                run_id=info.run_id,
+            ),
+            result_type=TransitionOutput,
+            start_to_close_timeout=transition.timeout,
+            heartbeat_timeout=transition.heartbeat,
+            retry_policy=retry_policy(transition.retry),
+            # With heartbeats the activity learns of cancellation: wait for it to stop.
+            cancellation_type=(
+                workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                if transition.heartbeat
+                else workflow.ActivityCancellationType.TRY_CANCEL
+            ),
+            summary=f"{self._doc.id}: {transition.source} -> {transition.target}",
+        )
+        try:
+            return await self._activity
+        finally:
+            self._activity = None
+
+    async def _wait_for_decision(
+        self, spec: PipelineSpec, transition: TransitionSpec, error: str
+    ) -> Action | None:
+        """Park the document in ``waiting`` until retry, skip or cancel (or the deadline)."""
+        await self._record(
+            Status.WAITING, transition=transition.name, from_state=self._state, error=error
+        )
+        self._decision = None
+        try:
+            await workflow.wait_condition(
+                lambda: self._decision is not None or self._cancel_requested,
+                timeout=spec.waiting_deadline,
+            )
+        except TimeoutError:
+            await self._fail(
+                f"waited {spec.waiting_deadline} for retry, skip or cancel after: {error}",
+                "WaitingDeadlineExceeded",
+            )
+        decision, self._decision = self._decision, None
+        if decision is Action.RETRY and not self._cancel_requested:
+            await self._record(Status.RUNNING, transition=transition.name, error="retry requested")
+        return decision
+
+    async def _hold(self) -> None:
+        await self._record(Status.PAUSED)
+        await workflow.wait_condition(lambda: not self._paused or self._cancel_requested)
+        if not self._cancel_requested:
+            await self._record(Status.RUNNING)
+
+    async def _fail(self, error: str, kind: str) -> NoReturn:
+        await self._record(Status.FAILED, error=error)
+        raise ApplicationError(error, type=kind, non_retryable=True)
+
+    def _continue_as_new(self, spec: PipelineSpec) -> None:
+        carry = Carry(
+            spec=spec,
+            state=self._state,
+            status=self._status,
+            step=self._step,
+            history=self._history[-HISTORY_KEPT:],
+        )
+        workflow.continue_as_new(DocumentWorkflowInput(document=self._doc, carry=carry))
+
+    def _enter(self, state: str) -> None:
+        """Move to ``state`` without running a transition (start, skip)."""
+        self._state = state
+        self._doc = self._doc.model_copy(update={"state": state})
+
+    def _running_or_done(self, spec: PipelineSpec) -> Status:
+        return Status.COMPLETED if spec.is_final(self._state) else Status.RUNNING
+
+    # --- projection and visibility ---------------------------------------------------
+
+    async def _record(
+        self,
+        status: Status,
+        *,
+        transition: str | None = None,
+        from_state: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """A status change only the workflow knows of: one step, written by a local activity."""
+        self._step += 1
+        info = workflow.info()
+        write = ProjectionWrite(
+            document_id=self._doc.id,
+            type=self._doc.type,
+            version=version_of(self._step),
+            state=self._state,
+            status=status,
+            transition=transition,
+            from_state=from_state,
+            error=error,
+            parent_id=self._doc.parent_id,
+            root_id=self._doc.root_id,
+            workflow_id=info.workflow_id,
+            run_id=info.run_id,
+            content_ref=self._doc.content_ref,
+            metadata=self._doc.metadata,
+            at=workflow.now(),
+        )
+        self._apply(write)
+        await self._write(write)
+
+    async def _write(self, write: ProjectionWrite) -> None:
+        await workflow.execute_local_activity(
+            RECORD_ACTIVITY,
+            write,
+            start_to_close_timeout=RECORD_TIMEOUT,
+            retry_policy=RECORD_RETRY,
+        )
+
+    def _apply(self, write: ProjectionWrite) -> None:
+        self._status = write.status
+        self._error = write.error if write.status is not Status.RUNNING else None
+        self._history = [*self._history[-(HISTORY_KEPT - 1) :], HistoryEntry.of(write)]
+        self._publish()
+
+    def _publish(self) -> None:
+        """Keep DocType/DocState/DocStatus current so the web UI can filter by them."""
+        current = (self._state, self._status.value)
+        if current == self._published:
+            return
+        updates = [DOC_STATE.value_set(self._state), DOC_STATUS.value_set(self._status.value)]
+        if self._published is None:
+            updates.append(DOC_TYPE.value_set(self._doc.type))
+        workflow.upsert_search_attributes(updates)
+        self._published = current
+
+    # --- queries, signals, updates ---------------------------------------------------
+
+    @workflow.query(name=SNAPSHOT_QUERY)
+    def snapshot(self) -> Snapshot:
+        return Snapshot(
+            id=self._doc.id,
+            type=self._doc.type,
+            state=self._state,
+            status=self._status,
+            version=version_of(self._step),
+            error=self._error,
+            transition=self._transition,
+            history=self._history,
+        )
+
+    @workflow.update(name=CONTROL_UPDATE)
+    def control(self, request: ControlRequest) -> Snapshot:
+        """Act on the document and get an acknowledged answer (used by the client)."""
+        self._act(request.action)
+        return self.snapshot()
+
+    @control.validator
+    def _validate_control(self, request: ControlRequest) -> None:
+        problem = self._refusal(request.action)
+        if problem:
+            raise ApplicationError(problem, type="InvalidTransition", non_retryable=True)
+
+    @workflow.signal
+    def cancel(self) -> None:
+        self._signal(Action.CANCEL)
+
+    @workflow.signal
+    def retry(self) -> None:
+        self._signal(Action.RETRY)
+
+    @workflow.signal
+    def skip(self) -> None:
+        self._signal(Action.SKIP)
+
+    @workflow.signal
+    def pause(self) -> None:
+        self._signal(Action.PAUSE)
+
+    @workflow.signal
+    def resume(self) -> None:
+        self._signal(Action.RESUME)
+
+    def _signal(self, action: Action) -> None:
+        # Signals (from the web UI or `temporal workflow signal`) get no answer: an
+        # action that does not fit is logged and ignored.
+        problem = self._refusal(action)
+        if problem:
+            workflow.logger.warning("ignored %s signal: %s", action.value, problem)
+            return
+        self._act(action)
+
+    def _refusal(self, action: Action) -> str | None:
+        """Why ``action`` does not fit the document now, or None when it does."""
+        what = f"document {self._doc.id!r} is {self._status.value} in state {self._state!r}"
+        if self._status.closed or self._cancel_requested:
+            return f"{what}: it has ended"
+        waiting = self._status is Status.WAITING and self._decision is None
+        if action is Action.RETRY and not waiting:
+            return f"{what}: only a waiting document can be retried"
+        if action is Action.SKIP:
+            if not waiting:
+                return f"{what}: only a waiting document can skip its failed transition"
+            if self._spec and self._transition:
+                if not self._spec.transition(self._transition).skippable:
+                    return f"{what}: transition {self._transition!r} is not skippable"
+        if action is Action.PAUSE and self._paused:
+            return f"{what}: it is already paused"
+        if action is Action.RESUME and not self._paused:
+            return f"{what}: it is not paused"
+        return None
+
+    def _act(self, action: Action) -> None:
+        if action is Action.CANCEL:
+            self._cancel_requested = True
+            if self._activity is not None:
+                self._activity.cancel()
+        elif action in (Action.RETRY, Action.SKIP):
+            self._decision = action
+        else:
+            self._paused = action is Action.PAUSE

@@ -1,0 +1,41 @@
+"""Turning DocState's retry declarations and Temporal's failures into each other."""
+
+from __future__ import annotations
+
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    FailureError,
+    TimeoutError,
+)
+
+from docstate.model import Retry
+
+
+def retry_policy(retry: Retry) -> RetryPolicy:
+    """The Temporal retry policy of a transition."""
+    return RetryPolicy(
+        initial_interval=retry.initial_interval,
+        backoff_coefficient=retry.backoff,
+        maximum_interval=retry.max_interval,
+        maximum_attempts=retry.max_attempts,
+        non_retryable_error_types=list(retry.non_retryable),
+    )
+
+
+def describe(err: BaseException) -> str:
+    """One line naming what went wrong, from the innermost cause of an activity failure."""
+    cause: BaseException = err
+    while isinstance(cause, ActivityError) and cause.cause is not None:
+        cause = cause.cause
+    if isinstance(cause, ApplicationError):
+        return f"{cause.type}: {cause.message}" if cause.type else cause.message
+    if isinstance(cause, TimeoutError):
+        return f"timed out ({cause.type.name.lower() if cause.type else 'unknown'} timeout)"
+    if isinstance(cause, CancelledError):
+        return "cancelled"
+    if isinstance(cause, FailureError):
+        return cause.message
+    return str(cause) or type(cause).__name__
