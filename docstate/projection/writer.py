@@ -9,6 +9,7 @@ never moves a document backwards, and applying the same writes twice changes not
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.dialects import postgresql, sqlite
@@ -58,12 +59,16 @@ async def _insert_events(conn: AsyncConnection, writes: Sequence[ProjectionWrite
 
 async def _upsert_documents(conn: AsyncConnection, writes: Sequence[ProjectionWrite]) -> None:
     # One row per document (its newest write): an upsert may not touch a row twice.
+    # created_at is the document's earliest write; it only counts when the row is new.
     newest: dict[str, ProjectionWrite] = {}
+    earliest: dict[str, datetime] = {}
     for w in writes:
         if w.document_id not in newest or newest[w.document_id].version < w.version:
             newest[w.document_id] = w
+        earliest[w.document_id] = min(w.at, earliest.get(w.document_id, w.at))
+    rows = [_document_row(w, earliest[w.document_id]) for w in newest.values()]
     insert = _INSERTS[conn.dialect.name]
-    stmt = insert(documents).values([_document_row(w) for w in newest.values()])
+    stmt = insert(documents).values(rows)
     updated = {
         c.name: stmt.excluded[c.name] for c in documents.columns if c.name not in ("id", "created_at")
     }
@@ -76,7 +81,7 @@ async def _upsert_documents(conn: AsyncConnection, writes: Sequence[ProjectionWr
     )
 
 
-def _document_row(w: ProjectionWrite) -> dict[str, Any]:
+def _document_row(w: ProjectionWrite, created_at: datetime) -> dict[str, Any]:
     ref = w.content_ref
     return {
         "id": w.document_id,
@@ -93,7 +98,7 @@ def _document_row(w: ProjectionWrite) -> dict[str, Any]:
         "content_size": ref.size if ref else None,
         "content_sha256": ref.sha256 if ref else None,
         "metadata": w.metadata,
-        "created_at": w.at,
+        "created_at": created_at,
         "updated_at": w.at,
         "version": w.version,
     }

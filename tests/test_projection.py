@@ -1,0 +1,138 @@
+"""The projection on PostgreSQL and SQLite: idempotent, ordered, queryable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from docstate import ConfigurationError, ContentRef, Status
+from docstate.projection import (
+    ProjectionQueries,
+    ProjectionWrite,
+    ProjectionWriter,
+    create_engine,
+    ensure_current,
+)
+from docstate.projection.records import version_of
+from docstate.projection.schema import document_events
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def write(
+    doc: str, step: int, state: str, status: Status = Status.RUNNING, attempt: int = 0, **kw: object
+) -> ProjectionWrite:
+    return ProjectionWrite(
+        document_id=doc,
+        type="invoice",
+        version=version_of(step, attempt),
+        attempt=attempt,
+        state=state,
+        status=status,
+        at=T0 + timedelta(seconds=step),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+async def projection(database_url: str):  # type: ignore[no-untyped-def]
+    engine = create_engine(database_url)
+    yield ProjectionWriter(engine), ProjectionQueries(engine)
+    await engine.dispose()
+
+
+async def test_an_older_write_after_a_newer_one_changes_nothing(projection) -> None:  # type: ignore[no-untyped-def]
+    writer, queries = projection
+    await writer.apply([write("a", 1, "new"), write("a", 3, "parsed")])
+    await writer.apply([write("a", 2, "detected", error="late")])
+    record = await queries.get("a")
+    assert (record.state, record.version, record.error) == ("parsed", version_of(3), None)
+    assert record.created_at == T0 + timedelta(seconds=1)  # set once, by the first write
+    assert record.updated_at == T0 + timedelta(seconds=3)
+    # the late event is still history: it happened
+    assert [e.seq for e in await queries.history("a")] == [1000, 2000, 3000]
+
+
+async def test_applying_the_same_writes_twice_changes_nothing(projection) -> None:  # type: ignore[no-untyped-def]
+    writer, queries = projection
+    batch = [write("a", 1, "new"), write("a", 2, "parsed", attempt=2, error="boom")]
+    await writer.apply(batch)
+    await writer.apply(batch)
+    await writer.apply(list(reversed(batch)))
+    history = await queries.history("a")
+    assert [(e.seq, e.attempt, e.error) for e in history] == [(1000, 0, None), (2002, 2, "boom")]
+    assert (await queries.get("a")).version == 2002
+
+
+async def test_a_later_attempt_of_the_same_step_wins(projection) -> None:  # type: ignore[no-untyped-def]
+    writer, queries = projection
+    await writer.apply([write("a", 2, "parsed", attempt=3)])
+    await writer.apply([write("a", 2, "new", attempt=1, error="first attempt failed")])
+    record = await queries.get("a")
+    assert (record.state, record.attempt) == ("parsed", 3)
+
+
+async def test_rows_carry_content_reference_metadata_and_lineage(projection) -> None:  # type: ignore[no-untyped-def]
+    writer, queries = projection
+    ref = ContentRef(sha256="ab" * 32, size=12)
+    await writer.apply(
+        [
+            write("root", 1, "new"),
+            write(
+                "child",
+                1,
+                "new",
+                parent_id="root",
+                root_id="root",
+                content_ref=ref,
+                metadata={"page": 3, "tags": ["a"]},
+            ),
+        ]
+    )
+    child = await queries.get("child")
+    assert (child.parent_id, child.root_id, child.content_ref) == ("root", "root", ref)
+    assert child.metadata == {"page": 3, "tags": ["a"]}
+    assert (await queries.get("root")).root_id == "root"
+    assert await queries.get("missing") is None
+
+
+async def test_list_filters_by_type_state_and_status(projection) -> None:  # type: ignore[no-untyped-def]
+    writer, queries = projection
+    await writer.apply(
+        [
+            write("a", 1, "parsed"),
+            write("b", 2, "parsed", Status.WAITING, error="bad"),
+            write("c", 3, "done", Status.COMPLETED),
+        ]
+    )
+    assert [r.id for r in await queries.list(state="parsed")] == ["b", "a"]  # newest first
+    assert [r.id for r in await queries.list(status=Status.WAITING)] == ["b"]
+    assert [r.id for r in await queries.list(type="invoice", state="done")] == ["c"]
+    assert await queries.list(type="receipt") == []
+    assert len(await queries.list(limit=2)) == 2
+
+
+async def test_many_documents_in_one_batch(projection) -> None:  # type: ignore[no-untyped-def]
+    writer, queries = projection
+    await writer.apply([write(f"d{i}", s, f"s{s}") for i in range(50) for s in (1, 2, 3)])
+    rows = await queries.list(limit=100)
+    assert len(rows) == 50
+    assert {r.state for r in rows} == {"s3"}
+    async with writer.engine.connect() as conn:
+        assert await conn.scalar(sa.select(sa.func.count()).select_from(document_events)) == 150
+
+
+async def test_schema_check_names_the_fix(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(ConfigurationError, match="run `docstate db upgrade`"):
+        await ensure_current(engine)
+    await engine.dispose()
+
+
+def test_bad_database_urls_are_named() -> None:
+    with pytest.raises(ConfigurationError, match="driver 'mysql' is not supported"):
+        create_engine("mysql://localhost/x")
+    with pytest.raises(ConfigurationError, match="malformed"):
+        create_engine("not a url")

@@ -1,0 +1,41 @@
+"""Determinism: workflow histories replay against the current workflow code."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests.conftest import Harness
+from tests.scenarios import HISTORIES, SCENARIOS, play
+from workflows.document import DocumentWorkflow
+
+RECORDED = sorted(HISTORIES.glob("*.json"))
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=[DocumentWorkflow], data_converter=pydantic_data_converter)
+
+
+def test_every_scenario_has_a_recorded_history() -> None:
+    assert {p.stem for p in RECORDED} == set(SCENARIOS)
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
+async def test_recorded_histories_replay(path) -> None:  # type: ignore[no-untyped-def]
+    history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
+    await replayer().replay_workflow(history)
+
+
+async def test_fresh_histories_replay(harness: Harness) -> None:
+    histories = await play(harness)
+    results = await replayer().replay_workflows(_aiter(histories.values()))
+    assert results.replay_failures == {}
+
+
+async def _aiter(items):  # type: ignore[no-untyped-def]
+    for item in items:
+        yield item
