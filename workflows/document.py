@@ -372,6 +372,8 @@ class DocumentWorkflow:
                     return f"{what}: transition {self._transition!r} is not skippable"
         if action is Action.PAUSE and self._paused:
             return f"{what}: it is already paused"
+        if action is Action.PAUSE and self._status is not Status.RUNNING:
+            return f"{what}: only a running document can be paused"
         if action is Action.RESUME and not self._paused:
             return f"{what}: it is not paused"
         return None

@@ -1,0 +1,147 @@
+"""The command line's commands: each takes the parsed arguments and a connected client."""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+from pathlib import Path
+from typing import Any
+
+from docstate.cli.render import (
+    DOCUMENT_HEADERS,
+    HISTORY_HEADERS,
+    as_json,
+    document_details,
+    document_rows,
+    history_rows,
+    table,
+)
+from docstate.client import Client
+from docstate.config import Settings
+from docstate.document import Status
+from docstate.errors import ConfigurationError, DocStateError
+from docstate.graph import to_dot, to_mermaid
+from docstate.protocol import Action
+from docstate.registry import Registry
+
+
+def expand_paths(patterns: list[str]) -> list[Path]:
+    """Files named or matched by ``patterns`` (quoted globs, ``**`` included).
+
+    Raises:
+        ConfigurationError: naming every pattern that matches no file, before anything
+            is submitted.
+    """
+    paths: list[Path] = []
+    missing: list[str] = []
+    for pattern in patterns:
+        if Path(pattern).is_file():
+            paths.append(Path(pattern))
+            continue
+        matches = sorted(Path(m) for m in glob.glob(pattern, recursive=True) if Path(m).is_file())
+        if matches:
+            paths += matches
+        else:
+            missing.append(pattern)
+    if missing:
+        raise ConfigurationError(f"no such file: {', '.join(missing)}")
+    return paths
+
+
+def parse_metadata(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs; a value that parses as JSON (numbers, true, lists) is kept typed."""
+    metadata: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigurationError(f"metadata {pair!r} is not key=value")
+        try:
+            metadata[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            metadata[key] = raw
+    return metadata
+
+
+def check_type(settings: Settings, type_name: str) -> None:
+    """Refuse an unknown type up front when this process can load the pipelines."""
+    try:
+        registry = Registry.from_modules(settings.pipelines)
+    except ConfigurationError:
+        return  # a client-only install: the worker will judge the type
+    registry.get(type_name)
+
+
+async def submit(ds: Client, args: argparse.Namespace) -> int:
+    paths = expand_paths(args.paths)
+    if args.id and len(paths) != 1:
+        raise ConfigurationError(f"--id names one document, but {len(paths)} files were given")
+    metadata = parse_metadata(args.meta)
+    check_type(ds.settings, args.type)
+    submitted = []
+    for path in paths:
+        doc = await ds.submit(path, type=args.type, id=args.id, metadata=metadata)
+        submitted.append(doc.id)
+        print(f"submitted {doc.id}  ({path})", flush=True)
+    if not args.wait:
+        return 0
+    records = [await ds.wait(doc_id, timeout=args.timeout) for doc_id in submitted]
+    print(table(DOCUMENT_HEADERS, document_rows(records)))
+    return 0 if all(r.status is Status.COMPLETED for r in records) else 1
+
+
+async def status(ds: Client, args: argparse.Namespace) -> int:
+    record = await ds.get(args.id)
+    print(as_json(record) if args.json else document_details(record))
+    return 0
+
+
+async def list_documents(ds: Client, args: argparse.Namespace) -> int:
+    records = await ds.list(
+        type=args.type,
+        state=args.state,
+        status=Status(args.status) if args.status else None,
+        limit=args.limit,
+    )
+    print(as_json(records) if args.json else table(DOCUMENT_HEADERS, document_rows(records)))
+    return 0
+
+
+async def history(ds: Client, args: argparse.Namespace) -> int:
+    events = await ds.history(args.id)
+    print(as_json(events) if args.json else table(HISTORY_HEADERS, history_rows(events)))
+    return 0
+
+
+async def wait(ds: Client, args: argparse.Namespace) -> int:
+    record = await ds.wait(args.id, timeout=args.timeout)
+    print(f"{record.id}: {record.status.value} in state {record.state}"
+          + (f" ({record.error})" if record.error else ""))
+    return 0 if record.status is Status.COMPLETED else 1
+
+
+async def act(ds: Client, args: argparse.Namespace) -> int:
+    action = Action(args.command)
+    if action is Action.CANCEL:
+        await ds.cancel(args.id)
+        print(f"{args.id}: cancellation requested")
+        return 0
+    snapshot = await getattr(ds, action.value)(args.id)
+    print(f"{args.id}: {action.value} accepted ({snapshot.status.value} in state {snapshot.state})")
+    return 0
+
+
+def graph(settings: Settings, args: argparse.Namespace) -> int:
+    spec = Registry.from_modules(settings.pipelines).get(args.type)
+    print(to_dot(spec) if args.format == "dot" else to_mermaid(spec), end="")
+    return 0
+
+
+def fail_line(err: BaseException) -> str:
+    """An error as one line: a multi-line message's lines joined with '; '."""
+    lines = [line.strip().lstrip("- ") for line in str(err).splitlines() if line.strip()]
+    head, rest = (lines[0], lines[1:]) if lines else (type(err).__name__, [])
+    return f"{head} {'; '.join(rest)}".strip() if rest else head
+
+
+__all__ = ["DocStateError", "act", "graph", "history", "list_documents", "status", "submit", "wait"]

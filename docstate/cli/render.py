@@ -1,0 +1,74 @@
+"""Plain, aligned, greppable output for the command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from docstate.projection.records import DocumentRecord, EventRecord
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Columns padded to their widest cell; never truncated."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    lines = [headers, *cells]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+                     for line in lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return " ".join(str(value).split())
+
+
+def as_json(value: BaseModel | Sequence[BaseModel]) -> str:
+    if isinstance(value, BaseModel):
+        return value.model_dump_json(indent=2)
+    return json.dumps([v.model_dump(mode="json") for v in value], indent=2)
+
+
+DOCUMENT_HEADERS = ("ID", "TYPE", "STATE", "STATUS", "UPDATED", "ERROR")
+
+
+def document_rows(records: Sequence[DocumentRecord]) -> list[list[Any]]:
+    return [[r.id, r.type, r.state, r.status.value, r.updated_at, r.error] for r in records]
+
+
+def document_details(r: DocumentRecord) -> str:
+    content = f"{r.content_ref.size} bytes, sha256 {r.content_ref.sha256}" if r.content_ref else None
+    fields = [
+        ("id", r.id),
+        ("type", r.type),
+        ("state", r.state),
+        ("status", r.status.value),
+        ("error", r.error),
+        ("attempt", r.attempt),
+        ("parent", r.parent_id),
+        ("root", r.root_id),
+        ("content", content),
+        ("metadata", json.dumps(r.metadata, sort_keys=True)),
+        ("workflow", r.workflow_id),
+        ("created", r.created_at),
+        ("updated", r.updated_at),
+        ("version", r.version),
+    ]
+    return "\n".join(f"{name + ':':<10} {_cell(value)}" for name, value in fields)
+
+
+def history_rows(events: Sequence[EventRecord]) -> list[list[Any]]:
+    return [
+        [e.seq, e.finished_at, e.transition, e.from_state, e.to_state, e.status.value,
+         e.attempt or None, e.error]
+        for e in events
+    ]
+
+
+HISTORY_HEADERS = ("SEQ", "AT", "TRANSITION", "FROM", "TO", "STATUS", "ATTEMPT", "ERROR")

@@ -1,0 +1,189 @@
+"""The `docstate` command and `worker.py` as people run them: subprocesses, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from docstate.devserver import free_port
+from tests.pdfgen import make_pdf
+
+ROOT = Path(__file__).parent.parent
+
+
+@dataclass
+class Cli:
+    env: dict[str, str]
+    tmp: Path
+
+    def __call__(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "starter.py"), *args],
+            env=self.env,
+            cwd=self.tmp,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def ok(self, *args: str) -> str:
+        result = self(*args)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def fails(self, *args: str) -> str:
+        """Run a command that must fail: exit 1 and exactly one line on stderr."""
+        result = self(*args)
+        assert result.returncode == 1, (result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("docstate: error: "), result.stderr
+        return lines[0]
+
+
+@pytest.fixture(scope="module")
+def cli(temporal_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+    tmp = tmp_path_factory.mktemp("cli")
+    env = {
+        **os.environ,
+        "DOCSTATE_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+        "DOCSTATE_TASK_QUEUE": f"cli-{uuid.uuid4().hex}",
+        "DOCSTATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'projection.db'}",
+        "DOCSTATE_BLOB_DIR": str(tmp / "blobs"),
+        "DOCSTATE_PIPELINES": "workflows.pipelines.files,tests.pipelines",
+        "PYTHONPATH": str(ROOT),
+    }
+    runner = Cli(env, tmp)
+    assert "is up to date" in runner.ok("db", "upgrade")
+    worker = subprocess.Popen(
+        [sys.executable, str(ROOT / "worker.py")],
+        env=env, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    yield runner
+    worker.send_signal(signal.SIGTERM)
+    output, _ = worker.communicate(timeout=60)
+    assert worker.returncode == 0, output
+    assert "draining" in output and "worker stopped" in output
+
+
+def submitted_id(stdout: str) -> str:
+    line = next(line for line in stdout.splitlines() if line.startswith("submitted "))
+    return line.split()[1]
+
+
+def test_submit_wait_status_list_history(cli: Cli) -> None:
+    (cli.tmp / "report.pdf").write_bytes(make_pdf(["Hello PDF world"]))
+    out = cli.ok("submit", str(cli.tmp / "report.pdf"), "--type", "file", "--wait", "--timeout", "60")
+    doc_id = submitted_id(out)
+    assert "normalized" in out and "completed" in out
+
+    status = json.loads(cli.ok("status", doc_id, "--json"))
+    assert (status["state"], status["status"]) == ("normalized", "completed")
+    assert status["metadata"]["format"] == "pdf" and status["metadata"]["words"] == 3
+    assert f"id:        {doc_id}" in cli.ok("status", doc_id)
+
+    listed = cli.ok("list", "--type", "file", "--state", "normalized")
+    assert doc_id in listed and listed.splitlines()[0].split()[:4] == ["ID", "TYPE", "STATE", "STATUS"]
+    assert doc_id not in cli.ok("list", "--status", "waiting")
+
+    history = json.loads(cli.ok("history", doc_id, "--json"))
+    assert [h["transition"] for h in history] == [
+        None, "detect", "extract_pdf", "normalize"]
+    assert "extract_pdf" in cli.ok("history", doc_id)
+
+
+def test_waiting_document_retry_skip_and_exit_codes(cli: Cli) -> None:
+    (cli.tmp / "broken.pdf").write_bytes(b"%PDF-1.7 truncated")
+    out = cli("submit", str(cli.tmp / "broken.pdf"), "--type", "file", "--wait", "--timeout", "60")
+    assert out.returncode == 1  # settled, but not completed
+    doc_id = submitted_id(out.stdout)
+    assert "waiting" in out.stdout and "corrupt PDF" in out.stdout
+
+    assert "retry accepted" in cli.ok("retry", doc_id)
+    assert cli("wait", doc_id, "--timeout", "60").returncode == 1  # fails again: waiting
+    assert "only a running document can be paused" in cli.fails("pause", doc_id)
+    assert "skip accepted" in cli.ok("skip", doc_id)
+    assert cli("wait", doc_id, "--timeout", "60").returncode == 0
+    assert "has ended" in cli.fails("retry", doc_id)
+
+
+def test_pause_resume_and_cancel(cli: Cli) -> None:
+    out = cli.ok("submit", __file__, "--type", "slow", "--meta", "sleep=2")
+    doc_id = submitted_id(out)
+    assert "pause accepted" in cli.ok("pause", doc_id)
+    held = cli("wait", doc_id, "--timeout", "60")
+    assert held.returncode == 1 and "paused in state s1" in held.stdout
+    assert json.loads(cli.ok("status", doc_id, "--json"))["status"] == "paused"
+    assert "resume accepted" in cli.ok("resume", doc_id)
+    assert cli("wait", doc_id, "--timeout", "60").returncode == 0
+
+    long_id = submitted_id(cli.ok("submit", __file__, "--type", "slow", "--meta", "sleep=60"))
+    assert "not paused" in cli.fails("resume", long_id)
+    assert "cancellation requested" in cli.ok("cancel", long_id)
+    assert cli("wait", long_id, "--timeout", "60").returncode == 1
+    assert json.loads(cli.ok("status", long_id, "--json"))["status"] == "cancelled"
+    assert "already ended" in cli.fails("cancel", long_id)
+
+
+def test_bad_input_gets_one_clear_line(cli: Cli) -> None:
+    assert "unknown document type 'invoice'" in cli.fails(
+        "submit", __file__, "--type", "invoice")
+    assert "no such file: nope.pdf" in cli.fails("submit", "nope.pdf", "--type", "file")
+    assert "metadata 'oops' is not key=value" in cli.fails(
+        "submit", __file__, "--type", "file", "--meta", "oops")
+    assert "document 'ghost' not found" in cli.fails("status", "ghost")
+    assert "document 'ghost' not found" in cli.fails("retry", "ghost")
+    assert "document 'ghost' not found" in cli.fails("history", "ghost")
+    assert "driver 'mysql' is not supported" in cli.fails(
+        "list", "--database-url", "mysql://x/y")
+    assert "cannot reach Temporal at 127.0.0.1:1" in cli.fails(
+        "--temporal-address", "127.0.0.1:1", "status", "x")
+    first = cli.ok("submit", __file__, "--type", "file", "--id", "dup-1")
+    assert submitted_id(first) == "dup-1"
+    assert "document 'dup-1' already exists" in cli.fails(
+        "submit", __file__, "--type", "file", "--id", "dup-1")
+    usage = cli("submit")
+    assert usage.returncode == 2 and "required" in usage.stderr
+
+
+def test_graph(cli: Cli) -> None:
+    mermaid = cli.ok("graph", "file")
+    assert mermaid.startswith("stateDiagram-v2\n    [*] --> received\n")
+    assert "detected --> extracted: extract_pdf [format=pdf]" in mermaid
+    assert '"normalized" [shape=doublecircle];' in cli.ok("graph", "file", "--format", "dot")
+    assert "unknown document type 'nope'" in cli.fails("graph", "nope")
+
+
+def test_dev_demo_runs_the_samples_end_to_end(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSTATE_")}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "starter.py"), "dev", "--demo", "--once",
+         "--port", str(free_port()), "--ui-port", str(free_port()),
+         "--data-dir", str(tmp_path / "state")],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    rows = {line.split()[1]: line.split()[2:4] for line in out.splitlines()
+            if line.split()[1:2] and line.split()[1].endswith((".txt", ".md", ".html", ".pdf"))}
+    assert rows == {
+        "broken.pdf": ["detected", "waiting"],
+        "guide.md": ["normalized", "completed"],
+        "hello.txt": ["normalized", "completed"],
+        "page.html": ["normalized", "completed"],
+        "report.pdf": ["normalized", "completed"],
+    }
+    assert "corrupt PDF" in out
+    assert out.rstrip().splitlines()[-1].startswith("Temporal web UI: http://127.0.0.1:")
+    for kept in ("temporal.db", "docstate.db", "blobs", "worker.log"):  # all under --data-dir
+        assert (tmp_path / "state" / kept).exists(), kept
