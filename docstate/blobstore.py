@@ -88,9 +88,8 @@ class LocalBlobStore(BlobStore):
                     await asyncio.to_thread(tmp.write, chunk)
             ref = ContentRef(sha256=digest.hexdigest(), size=size)
             await asyncio.to_thread(self._commit, Path(tmp_name), ref)
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
+        finally:  # gone after a commit; left over after a failure or a duplicate
+            await asyncio.to_thread(Path(tmp_name).unlink, missing_ok=True)
         return ref
 
     def _commit(self, tmp: Path, ref: ContentRef) -> None:

@@ -7,6 +7,7 @@ an application that embeds it never imports worker code.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 import uuid
 from pathlib import Path
@@ -174,11 +175,11 @@ class Client:
         state: str | None = None,
         status: Status | None = None,
         limit: int = 100,
-    ) -> list[DocumentRecord]:
+    ) -> builtins.list[DocumentRecord]:
         """Documents matching every given filter, most recently updated first."""
         return await self.queries.list(type=type, state=state, status=status, limit=limit)
 
-    async def history(self, document_id: str) -> list[EventRecord]:
+    async def history(self, document_id: str) -> builtins.list[EventRecord]:
         """Every recorded attempt and status change of a document, oldest first."""
         events = await self.queries.history(document_id)
         if not events:
@@ -188,7 +189,10 @@ class Client:
     async def snapshot(self, document_id: str) -> Snapshot:
         """The live state of a document, asked of its workflow."""
         try:
-            return await self._handle(document_id).query(SNAPSHOT_QUERY, result_type=Snapshot)
+            snapshot: Snapshot = await self._handle(document_id).query(
+                SNAPSHOT_QUERY, result_type=Snapshot
+            )
+            return snapshot
         except RPCError as err:
             raise _not_found_or(err, document_id) from None
 
@@ -248,9 +252,10 @@ class Client:
 
     async def _control(self, document_id: str, action: Action) -> Snapshot:
         try:
-            return await self._handle(document_id).execute_update(
+            snapshot: Snapshot = await self._handle(document_id).execute_update(
                 CONTROL_UPDATE, ControlRequest(action=action), result_type=Snapshot
             )
+            return snapshot
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)

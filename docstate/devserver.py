@@ -89,7 +89,11 @@ async def start_dev_server(
         args += ["--search-attribute", f"{key.name}=Keyword"]
     args += ["--headless"] if headless else ["--ui-port", str(ui_port)]
     log = (log_file or db_file.with_suffix(".log")).open("ab")
-    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    # Popen returns at once; a plain process (not an asyncio one) can be stopped from
+    # synchronous cleanup code after the event loop is gone.
+    process = subprocess.Popen(  # noqa: ASYNC220
+        args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+    )
     log.close()
     server = DevServer(
         process, f"127.0.0.1:{port}", None if headless else f"http://127.0.0.1:{ui_port}"

@@ -163,7 +163,7 @@ class DocumentType(PipelineSpec):
             a valid state machine.
     """
 
-    transitions: tuple[Transition, ...]  # type: ignore[assignment]
+    transitions: tuple[Transition, ...]
 
     @field_validator("states", mode="before")
     @classmethod

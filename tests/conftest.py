@@ -118,19 +118,21 @@ class Harness:
         self.blobs = LocalBlobStore(settings.blob_dir)
         self.client = Client(temporal, settings, self.queries, self.blobs)
 
-    def new_worker(self, *types: DocumentType) -> Worker:
+    def new_worker(self, *types: DocumentType, writer: ProjectionWriter | None = None) -> Worker:
         return build_worker(
             self.temporal,
             task_queue=self.settings.task_queue,
             registry=Registry(types),
-            writer=self.writer,
+            writer=writer or self.writer,
             blobs=self.blobs,
             inline_threshold=self.settings.inline_threshold,
         )
 
     @asynccontextmanager
-    async def worker(self, *types: DocumentType) -> AsyncIterator[Worker]:
-        async with self.new_worker(*types) as running:
+    async def worker(
+        self, *types: DocumentType, writer: ProjectionWriter | None = None
+    ) -> AsyncIterator[Worker]:
+        async with self.new_worker(*types, writer=writer) as running:
             yield running
 
 

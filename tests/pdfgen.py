@@ -23,10 +23,12 @@ def make_pdf(pages: list[str]) -> bytes:
         lines = " ".join(f"({_escape(line)}) Tj 0 -16 Td" for line in text.splitlines())
         stream = f"BT /F1 12 Tf 72 720 Td {lines} ET".encode("latin-1")
         content = add(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
-        kids.append(add(
-            f"<< /Type /Page /Parent {pages_id} 0 R /MediaBox [0 0 612 792] "
-            f"/Contents {content} 0 R /Resources << /Font << /F1 {font} 0 R >> >> >>"
-        ))
+        kids.append(
+            add(
+                f"<< /Type /Page /Parent {pages_id} 0 R /MediaBox [0 0 612 792] "
+                f"/Contents {content} 0 R /Resources << /Font << /F1 {font} 0 R >> >> >>"
+            )
+        )
     refs = " ".join(f"{k} 0 R" for k in kids)
     objects[pages_id - 1] = f"<< /Type /Pages /Kids [{refs}] /Count {len(kids)} >>".encode()
 
@@ -39,5 +41,8 @@ def make_pdf(pages: list[str]) -> bytes:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
     out += b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(objects) + 1, catalog, xref)
+        len(objects) + 1,
+        catalog,
+        xref,
+    )
     return bytes(out)

@@ -61,7 +61,7 @@ def _linear(name: str, *steps: tuple[str, object], **transition_options: object)
             target=states[i + 1],
             run=func,
             retry=QUICK,
-            **transition_options,  # type: ignore[arg-type]
+            **transition_options,
         )
         for i, (step, func) in enumerate(steps)
     ]
@@ -74,10 +74,8 @@ def _linear(name: str, *steps: tuple[str, object], **transition_options: object)
 
 BASIC = _linear("basic", ("parse", parse), ("enrich", flaky), ("check", reject))
 SKIPPABLE = _linear("skippable", ("check", reject), ("parse", parse), skippable=True)
-SLOW = _linear(
-    "slow", ("wait", slow), ("parse", parse), heartbeat=timedelta(milliseconds=500)
-)
-ALL = (BASIC, SKIPPABLE, SLOW)
+SLOW = _linear("slow", ("wait", slow), ("parse", parse), heartbeat=timedelta(milliseconds=500))
+ALL: tuple[DocumentType, ...] = (BASIC, SKIPPABLE, SLOW)
 
 
 async def count_up(doc: Document) -> Document:

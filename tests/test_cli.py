@@ -52,7 +52,9 @@ class Cli:
 
 
 @pytest.fixture(scope="module")
-def cli(temporal_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cli]:
+def cli(
+    temporal_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cli]:
     tmp = tmp_path_factory.mktemp("cli")
     env = {
         **os.environ,
@@ -67,7 +69,11 @@ def cli(temporal_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFact
     assert "is up to date" in runner.ok("db", "upgrade")
     worker = subprocess.Popen(
         [sys.executable, str(ROOT / "worker.py")],
-        env=env, cwd=tmp, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        cwd=tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     yield runner
     worker.send_signal(signal.SIGTERM)
@@ -83,7 +89,9 @@ def submitted_id(stdout: str) -> str:
 
 def test_submit_wait_status_list_history(cli: Cli) -> None:
     (cli.tmp / "report.pdf").write_bytes(make_pdf(["Hello PDF world"]))
-    out = cli.ok("submit", str(cli.tmp / "report.pdf"), "--type", "file", "--wait", "--timeout", "60")
+    out = cli.ok(
+        "submit", str(cli.tmp / "report.pdf"), "--type", "file", "--wait", "--timeout", "60"
+    )
     doc_id = submitted_id(out)
     assert "normalized" in out and "completed" in out
 
@@ -93,12 +101,16 @@ def test_submit_wait_status_list_history(cli: Cli) -> None:
     assert f"id:        {doc_id}" in cli.ok("status", doc_id)
 
     listed = cli.ok("list", "--type", "file", "--state", "normalized")
-    assert doc_id in listed and listed.splitlines()[0].split()[:4] == ["ID", "TYPE", "STATE", "STATUS"]
+    assert doc_id in listed and listed.splitlines()[0].split()[:4] == [
+        "ID",
+        "TYPE",
+        "STATE",
+        "STATUS",
+    ]
     assert doc_id not in cli.ok("list", "--status", "waiting")
 
     history = json.loads(cli.ok("history", doc_id, "--json"))
-    assert [h["transition"] for h in history] == [
-        None, "detect", "extract_pdf", "normalize"]
+    assert [h["transition"] for h in history] == [None, "detect", "extract_pdf", "normalize"]
     assert "extract_pdf" in cli.ok("history", doc_id)
 
 
@@ -111,7 +123,7 @@ def test_waiting_document_retry_skip_and_exit_codes(cli: Cli) -> None:
 
     assert "retry accepted" in cli.ok("retry", doc_id)
     assert cli("wait", doc_id, "--timeout", "60").returncode == 1  # fails again: waiting
-    assert "only a running document can be paused" in cli.fails("pause", doc_id)
+    assert "only a pending or running document can be paused" in cli.fails("pause", doc_id)
     assert "skip accepted" in cli.ok("skip", doc_id)
     assert cli("wait", doc_id, "--timeout", "60").returncode == 0
     assert "has ended" in cli.fails("retry", doc_id)
@@ -136,22 +148,23 @@ def test_pause_resume_and_cancel(cli: Cli) -> None:
 
 
 def test_bad_input_gets_one_clear_line(cli: Cli) -> None:
-    assert "unknown document type 'invoice'" in cli.fails(
-        "submit", __file__, "--type", "invoice")
+    assert "unknown document type 'invoice'" in cli.fails("submit", __file__, "--type", "invoice")
     assert "no such file: nope.pdf" in cli.fails("submit", "nope.pdf", "--type", "file")
     assert "metadata 'oops' is not key=value" in cli.fails(
-        "submit", __file__, "--type", "file", "--meta", "oops")
+        "submit", __file__, "--type", "file", "--meta", "oops"
+    )
     assert "document 'ghost' not found" in cli.fails("status", "ghost")
     assert "document 'ghost' not found" in cli.fails("retry", "ghost")
     assert "document 'ghost' not found" in cli.fails("history", "ghost")
-    assert "driver 'mysql' is not supported" in cli.fails(
-        "list", "--database-url", "mysql://x/y")
+    assert "driver 'mysql' is not supported" in cli.fails("list", "--database-url", "mysql://x/y")
     assert "cannot reach Temporal at 127.0.0.1:1" in cli.fails(
-        "--temporal-address", "127.0.0.1:1", "status", "x")
+        "--temporal-address", "127.0.0.1:1", "status", "x"
+    )
     first = cli.ok("submit", __file__, "--type", "file", "--id", "dup-1")
     assert submitted_id(first) == "dup-1"
     assert "document 'dup-1' already exists" in cli.fails(
-        "submit", __file__, "--type", "file", "--id", "dup-1")
+        "submit", __file__, "--type", "file", "--id", "dup-1"
+    )
     usage = cli("submit")
     assert usage.returncode == 2 and "required" in usage.stderr
 
@@ -167,15 +180,33 @@ def test_graph(cli: Cli) -> None:
 def test_dev_demo_runs_the_samples_end_to_end(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSTATE_")}
     result = subprocess.run(
-        [sys.executable, str(ROOT / "starter.py"), "dev", "--demo", "--once",
-         "--port", str(free_port()), "--ui-port", str(free_port()),
-         "--data-dir", str(tmp_path / "state")],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            str(ROOT / "starter.py"),
+            "dev",
+            "--demo",
+            "--once",
+            "--port",
+            str(free_port()),
+            "--ui-port",
+            str(free_port()),
+            "--data-dir",
+            str(tmp_path / "state"),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    rows = {line.split()[1]: line.split()[2:4] for line in out.splitlines()
-            if line.split()[1:2] and line.split()[1].endswith((".txt", ".md", ".html", ".pdf"))}
+    rows = {
+        line.split()[1]: line.split()[2:4]
+        for line in out.splitlines()
+        if line.split()[1:2] and line.split()[1].endswith((".txt", ".md", ".html", ".pdf"))
+    }
     assert rows == {
         "broken.pdf": ["detected", "waiting"],
         "guide.md": ["normalized", "completed"],

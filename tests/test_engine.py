@@ -38,7 +38,7 @@ async def test_happy_path_walks_every_state(any_harness: Harness) -> None:
     assert record.version == events[-1].seq
 
 
-async def wait_for(predicate, timeout: float = 20, interval: float = 0.05):  # type: ignore[no-untyped-def]
+async def wait_for(predicate, timeout: float = 20, interval: float = 0.05):
     """Poll ``predicate`` (sync or async) until it returns something truthy."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -96,7 +96,7 @@ async def test_exhausted_retries_wait_then_retry_runs_only_the_failed_step(
     assert statuses[-1] is Status.COMPLETED
 
 
-async def _closed(harness: Harness, doc_id: str):  # type: ignore[no-untyped-def]
+async def _closed(harness: Harness, doc_id: str):
     record = await harness.queries.get(doc_id)
     return record if record and record.status.closed else None
 
@@ -241,8 +241,10 @@ async def test_search_attributes_follow_the_document(harness: Harness) -> None:
     async with harness.worker(*p.ALL):
         await harness.client.submit(b"x", type="basic", id=doc_id, metadata={"bad": True})
         await harness.client.wait(doc_id, timeout=30)
-        query = f'WorkflowId = "doc:{doc_id}" AND DocType = "basic" AND DocState = "s2" ' \
+        query = (
+            f'WorkflowId = "doc:{doc_id}" AND DocType = "basic" AND DocState = "s2" '
             'AND DocStatus = "waiting"'
+        )
 
         async def listed() -> list[str]:
             return [w.id async for w in harness.temporal.list_workflows(query)]
@@ -270,6 +272,19 @@ async def test_long_lives_continue_as_new_and_keep_their_version(harness: Harnes
     assert len(runs) > 1  # it did continue as new
 
 
-async def _runs(harness: Harness, doc_id: str):  # type: ignore[no-untyped-def]
+async def _runs(harness: Harness, doc_id: str):
     async for execution in harness.temporal.list_workflows(f'WorkflowId = "doc:{doc_id}"'):
         yield execution
+
+
+async def test_pause_right_after_submit_holds_before_the_first_step(harness: Harness) -> None:
+    doc_id = new_id()
+    async with harness.worker(*p.ALL):
+        await harness.client.submit(b"x", type="basic", id=doc_id)
+        await harness.client.pause(doc_id)
+        paused = await harness.client.wait(doc_id, timeout=30)
+        assert paused.status is Status.PAUSED
+        await harness.client.resume(doc_id)
+        done = await wait_for(lambda: _closed(harness, doc_id))
+    assert done.status is Status.COMPLETED
+    assert p.calls[f"{doc_id}:parse"] == 1

@@ -22,12 +22,12 @@ def noop(doc: Document) -> Document:
 
 
 def t(name: str, source: str, target: str, **kw: object) -> Transition:
-    return Transition(name=name, source=source, target=target, run=noop, **kw)  # type: ignore[arg-type]
+    return Transition(name=name, source=source, target=target, run=noop, **kw)
 
 
 def problems_of(**kw: object) -> list[str]:
     with pytest.raises(PipelineDefinitionError) as info:
-        DocumentType(**kw)  # type: ignore[arg-type]
+        DocumentType(**kw)
     return info.value.problems
 
 
@@ -68,8 +68,11 @@ def test_a_valid_pipeline_builds_and_exposes_its_shape() -> None:
         ),
         (
             [*GOOD_STATES, "stuck"],
-            [t("parse", "new", "parsed"), t("finish", "parsed", "done"), t("x", "new", "stuck",
-                                                                           when={"k": 1})],
+            [
+                t("parse", "new", "parsed"),
+                t("finish", "parsed", "done"),
+                t("x", "new", "stuck", when={"k": 1}),
+            ],
             "no path from state 'stuck' to a final state",
         ),
         (
@@ -154,7 +157,7 @@ def test_malformed_arguments_are_definition_errors_too() -> None:
     with pytest.raises(PipelineDefinitionError, match="max_attempts"):
         Retry(max_attempts=-1)
     with pytest.raises(PipelineDefinitionError, match="run"):
-        Transition(name="x", source="a", target="b", run="not callable")  # type: ignore[arg-type]
+        Transition(name="x", source="a", target="b", run="not callable")
 
 
 def test_rules_choose_the_transition_and_default_catches_the_rest() -> None:
@@ -168,9 +171,14 @@ def test_rules_choose_the_transition_and_default_catches_the_rest() -> None:
         ],
     )
     spec = dt.spec()
-    assert spec.next_transition("new", {"format": "pdf"}).name == "pdf"  # type: ignore[union-attr]
-    assert spec.next_transition("new", {"format": "html"}).name == "other"  # type: ignore[union-attr]
-    assert spec.next_transition("done", {}) is None
+
+    def chosen(state: str, metadata: dict[str, str]) -> str | None:
+        transition = spec.next_transition(state, metadata)
+        return transition.name if transition else None
+
+    assert chosen("new", {"format": "pdf"}) == "pdf"
+    assert chosen("new", {"format": "html"}) == "other"
+    assert chosen("done", {}) is None
 
 
 def test_graphs_render_every_transition() -> None:

@@ -32,18 +32,18 @@ def write(
         state=state,
         status=status,
         at=T0 + timedelta(seconds=step),
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 
 @pytest.fixture
-async def projection(database_url: str):  # type: ignore[no-untyped-def]
+async def projection(database_url: str):
     engine = create_engine(database_url)
     yield ProjectionWriter(engine), ProjectionQueries(engine)
     await engine.dispose()
 
 
-async def test_an_older_write_after_a_newer_one_changes_nothing(projection) -> None:  # type: ignore[no-untyped-def]
+async def test_an_older_write_after_a_newer_one_changes_nothing(projection) -> None:
     writer, queries = projection
     await writer.apply([write("a", 1, "new"), write("a", 3, "parsed")])
     await writer.apply([write("a", 2, "detected", error="late")])
@@ -55,7 +55,7 @@ async def test_an_older_write_after_a_newer_one_changes_nothing(projection) -> N
     assert [e.seq for e in await queries.history("a")] == [1000, 2000, 3000]
 
 
-async def test_applying_the_same_writes_twice_changes_nothing(projection) -> None:  # type: ignore[no-untyped-def]
+async def test_applying_the_same_writes_twice_changes_nothing(projection) -> None:
     writer, queries = projection
     batch = [write("a", 1, "new"), write("a", 2, "parsed", attempt=2, error="boom")]
     await writer.apply(batch)
@@ -66,7 +66,7 @@ async def test_applying_the_same_writes_twice_changes_nothing(projection) -> Non
     assert (await queries.get("a")).version == 2002
 
 
-async def test_a_later_attempt_of_the_same_step_wins(projection) -> None:  # type: ignore[no-untyped-def]
+async def test_a_later_attempt_of_the_same_step_wins(projection) -> None:
     writer, queries = projection
     await writer.apply([write("a", 2, "parsed", attempt=3)])
     await writer.apply([write("a", 2, "new", attempt=1, error="first attempt failed")])
@@ -74,7 +74,7 @@ async def test_a_later_attempt_of_the_same_step_wins(projection) -> None:  # typ
     assert (record.state, record.attempt) == ("parsed", 3)
 
 
-async def test_rows_carry_content_reference_metadata_and_lineage(projection) -> None:  # type: ignore[no-untyped-def]
+async def test_rows_carry_content_reference_metadata_and_lineage(projection) -> None:
     writer, queries = projection
     ref = ContentRef(sha256="ab" * 32, size=12)
     await writer.apply(
@@ -98,7 +98,7 @@ async def test_rows_carry_content_reference_metadata_and_lineage(projection) -> 
     assert await queries.get("missing") is None
 
 
-async def test_list_filters_by_type_state_and_status(projection) -> None:  # type: ignore[no-untyped-def]
+async def test_list_filters_by_type_state_and_status(projection) -> None:
     writer, queries = projection
     await writer.apply(
         [
@@ -114,7 +114,7 @@ async def test_list_filters_by_type_state_and_status(projection) -> None:  # typ
     assert len(await queries.list(limit=2)) == 2
 
 
-async def test_many_documents_in_one_batch(projection) -> None:  # type: ignore[no-untyped-def]
+async def test_many_documents_in_one_batch(projection) -> None:
     writer, queries = projection
     await writer.apply([write(f"d{i}", s, f"s{s}") for i in range(50) for s in (1, 2, 3)])
     rows = await queries.list(limit=100)
@@ -124,7 +124,7 @@ async def test_many_documents_in_one_batch(projection) -> None:  # type: ignore[
         assert await conn.scalar(sa.select(sa.func.count()).select_from(document_events)) == 150
 
 
-async def test_schema_check_names_the_fix(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_schema_check_names_the_fix(tmp_path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
     with pytest.raises(ConfigurationError, match="run `docstate db upgrade`"):
         await ensure_current(engine)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Iterable
 
 import pytest
 from temporalio.client import WorkflowHistory
@@ -25,7 +26,7 @@ def test_every_scenario_has_a_recorded_history() -> None:
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: p.stem)
-async def test_recorded_histories_replay(path) -> None:  # type: ignore[no-untyped-def]
+async def test_recorded_histories_replay(path) -> None:
     history = WorkflowHistory.from_json(path.stem, json.loads(path.read_text()))
     await replayer().replay_workflow(history)
 
@@ -36,6 +37,6 @@ async def test_fresh_histories_replay(harness: Harness) -> None:
     assert results.replay_failures == {}
 
 
-async def _aiter(items):  # type: ignore[no-untyped-def]
+async def _aiter(items: Iterable[WorkflowHistory]) -> AsyncIterator[WorkflowHistory]:
     for item in items:
         yield item

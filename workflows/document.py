@@ -50,7 +50,11 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import describe, retry_policy
 
 # Projection writes wait out a database outage rather than drop a write.
-RECORD_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), maximum_attempts=0)
+RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(milliseconds=200),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=0,
+)
 RECORD_TIMEOUT = timedelta(seconds=30)
 START_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
 
@@ -367,13 +371,15 @@ class DocumentWorkflow:
         if action is Action.SKIP:
             if not waiting:
                 return f"{what}: only a waiting document can skip its failed transition"
-            if self._spec and self._transition:
-                if not self._spec.transition(self._transition).skippable:
-                    return f"{what}: transition {self._transition!r} is not skippable"
+            failed = (
+                self._spec.transition(self._transition) if self._spec and self._transition else None
+            )
+            if failed and not failed.skippable:
+                return f"{what}: transition {failed.name!r} is not skippable"
         if action is Action.PAUSE and self._paused:
             return f"{what}: it is already paused"
-        if action is Action.PAUSE and self._status is not Status.RUNNING:
-            return f"{what}: only a running document can be paused"
+        if action is Action.PAUSE and self._status not in (Status.PENDING, Status.RUNNING):
+            return f"{what}: only a pending or running document can be paused"
         if action is Action.RESUME and not self._paused:
             return f"{what}: it is not paused"
         return None

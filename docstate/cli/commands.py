@@ -115,8 +115,10 @@ async def history(ds: Client, args: argparse.Namespace) -> int:
 
 async def wait(ds: Client, args: argparse.Namespace) -> int:
     record = await ds.wait(args.id, timeout=args.timeout)
-    print(f"{record.id}: {record.status.value} in state {record.state}"
-          + (f" ({record.error})" if record.error else ""))
+    print(
+        f"{record.id}: {record.status.value} in state {record.state}"
+        + (f" ({record.error})" if record.error else "")
+    )
     return 0 if record.status is Status.COMPLETED else 1
 
 

@@ -71,7 +71,7 @@ def stop_worker(worker: subprocess.Popen[bytes], timeout: float = 30) -> None:
 async def run_demo(
     ds: Client, samples: Path, type_name: str, worker: subprocess.Popen[bytes], log: Path
 ) -> list[DocumentRecord]:
-    files = sorted(p for p in samples.iterdir() if p.is_file())
+    files = await asyncio.to_thread(lambda: sorted(p for p in samples.iterdir() if p.is_file()))
     if not files:
         raise ConfigurationError(f"no sample files in {samples}")
     ids = [(await ds.submit(path, type=type_name)).id for path in files]
@@ -91,8 +91,14 @@ async def run_demo(
 
 def print_results(records: list[DocumentRecord]) -> None:
     rows = [
-        [r.id, r.metadata.get("filename"), r.state, r.status.value, r.metadata.get("words"),
-         r.error]
+        [
+            r.id,
+            r.metadata.get("filename"),
+            r.state,
+            r.status.value,
+            r.metadata.get("words"),
+            r.error,
+        ]
         for r in records
     ]
     print(table(("ID", "FILE", "STATE", "STATUS", "WORDS", "ERROR"), rows))
@@ -130,8 +136,11 @@ async def dev(settings: Settings, args: argparse.Namespace) -> int:
         ui = f"{server.ui_url}/namespaces/{settings.namespace}/workflows"
         print(f"\nTemporal web UI: {ui}", flush=True)
         if not args.once:
-            print(f"Export DOCSTATE_TEMPORAL_ADDRESS={server.address} for other commands "
-                  "if it is not the default. Ctrl-C stops.", flush=True)
+            print(
+                f"Export DOCSTATE_TEMPORAL_ADDRESS={server.address} for other commands "
+                "if it is not the default. Ctrl-C stops.",
+                flush=True,
+            )
             stop = asyncio.Event()
             stop_on_signals(stop)
             await stop.wait()

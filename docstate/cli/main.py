@@ -20,8 +20,14 @@ from docstate.process import hard_exit
 from docstate.projection import upgrade
 from docstate.protocol import Action
 
-SETTINGS_FLAGS = ("temporal_address", "namespace", "task_queue", "database_url", "blob_dir",
-                  "pipelines")
+SETTINGS_FLAGS = (
+    "temporal_address",
+    "namespace",
+    "task_queue",
+    "database_url",
+    "blob_dir",
+    "pipelines",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,8 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
     # overwriting one given on the other side.
     common = argparse.ArgumentParser(add_help=False)
     for name in SETTINGS_FLAGS:
-        common.add_argument(f"--{name.replace('_', '-')}", dest=name, default=argparse.SUPPRESS,
-                            help=f"overrides DOCSTATE_{name.upper()}")
+        common.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=name,
+            default=argparse.SUPPRESS,
+            help=f"overrides DOCSTATE_{name.upper()}",
+        )
     parser = argparse.ArgumentParser(
         prog="docstate", description="Durable document pipelines on Temporal.", parents=[common]
     )

@@ -17,8 +17,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     lines = [headers, *cells]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-                     for line in lines)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
 
 
 def _cell(value: Any) -> str:
@@ -43,7 +44,9 @@ def document_rows(records: Sequence[DocumentRecord]) -> list[list[Any]]:
 
 
 def document_details(r: DocumentRecord) -> str:
-    content = f"{r.content_ref.size} bytes, sha256 {r.content_ref.sha256}" if r.content_ref else None
+    content = (
+        f"{r.content_ref.size} bytes, sha256 {r.content_ref.sha256}" if r.content_ref else None
+    )
     fields = [
         ("id", r.id),
         ("type", r.type),
@@ -65,8 +68,16 @@ def document_details(r: DocumentRecord) -> str:
 
 def history_rows(events: Sequence[EventRecord]) -> list[list[Any]]:
     return [
-        [e.seq, e.finished_at, e.transition, e.from_state, e.to_state, e.status.value,
-         e.attempt or None, e.error]
+        [
+            e.seq,
+            e.finished_at,
+            e.transition,
+            e.from_state,
+            e.to_state,
+            e.status.value,
+            e.attempt or None,
+            e.error,
+        ]
         for e in events
     ]
 

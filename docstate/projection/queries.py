@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import builtins
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from docstate.document import ContentRef, Status
@@ -21,7 +21,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value
 
 
-def _document(row: Mapping[str, Any]) -> DocumentRecord:
+def _document(row: RowMapping) -> DocumentRecord:
     data = dict(row)
     sha, size = data.pop("content_sha256"), data.pop("content_size")
     data["content_ref"] = ContentRef(sha256=sha, size=size) if sha else None
@@ -50,7 +50,7 @@ class ProjectionQueries:
         state: str | None = None,
         status: Status | None = None,
         limit: int = 100,
-    ) -> list[DocumentRecord]:
+    ) -> builtins.list[DocumentRecord]:
         """Documents matching every given filter, most recently updated first."""
         query = sa.select(documents).order_by(documents.c.updated_at.desc(), documents.c.id)
         for column, value in (("type", type), ("state", state), ("status", status)):
@@ -60,7 +60,7 @@ class ProjectionQueries:
             result = await conn.execute(query.limit(limit))
             return [_document(row) for row in result.mappings()]
 
-    async def history(self, document_id: str) -> list[EventRecord]:
+    async def history(self, document_id: str) -> builtins.list[EventRecord]:
         """A document's events, oldest first."""
         query = (
             sa.select(document_events)

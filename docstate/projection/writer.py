@@ -12,13 +12,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from docstate.projection.records import ProjectionWrite
 from docstate.projection.schema import document_events, documents
 
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+def _insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
+    # Both dialects spell ON CONFLICT the same way in SQLAlchemy: one code path serves both.
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
 
 
 class ProjectionWriter:
@@ -37,7 +43,6 @@ class ProjectionWriter:
 
 
 async def _insert_events(conn: AsyncConnection, writes: Sequence[ProjectionWrite]) -> None:
-    insert = _INSERTS[conn.dialect.name]
     rows = [
         {
             "document_id": w.document_id,
@@ -53,7 +58,7 @@ async def _insert_events(conn: AsyncConnection, writes: Sequence[ProjectionWrite
         }
         for w in writes
     ]
-    stmt = insert(document_events).values(rows)
+    stmt = _insert(conn, document_events).values(rows)
     await conn.execute(stmt.on_conflict_do_nothing(index_elements=["document_id", "seq"]))
 
 
@@ -67,10 +72,11 @@ async def _upsert_documents(conn: AsyncConnection, writes: Sequence[ProjectionWr
             newest[w.document_id] = w
         earliest[w.document_id] = min(w.at, earliest.get(w.document_id, w.at))
     rows = [_document_row(w, earliest[w.document_id]) for w in newest.values()]
-    insert = _INSERTS[conn.dialect.name]
-    stmt = insert(documents).values(rows)
+    stmt = _insert(conn, documents).values(rows)
     updated = {
-        c.name: stmt.excluded[c.name] for c in documents.columns if c.name not in ("id", "created_at")
+        c.name: stmt.excluded[c.name]
+        for c in documents.columns
+        if c.name not in ("id", "created_at")
     }
     await conn.execute(
         stmt.on_conflict_do_update(

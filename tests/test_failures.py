@@ -1,0 +1,120 @@
+"""The failure contract: nothing is lost, nothing moves backwards."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError
+from temporalio.api.enums.v1 import PendingActivityState
+from temporalio.testing import WorkflowEnvironment
+
+from docstate import Status
+from docstate.projection import ProjectionWrite, ProjectionWriter
+from tests import pipelines as p
+from tests.conftest import Harness
+from tests.test_engine import _closed, new_id, wait_for
+
+ROOT = Path(__file__).parent.parent
+
+
+class OutageWriter(ProjectionWriter):
+    """The real writer, behind a database that is down for the next ``outage`` writes of
+    one transition (the transition's own write, then the workflow's retries of it)."""
+
+    def __init__(self, inner: ProjectionWriter, transition: str, outage: int) -> None:
+        super().__init__(inner.engine)
+        self.transition = transition
+        self.outage = outage
+        self.refused = 0
+
+    async def apply(self, writes: Sequence[ProjectionWrite]) -> None:
+        if self.refused < self.outage and any(w.transition == self.transition for w in writes):
+            self.refused += 1
+            raise OperationalError("INSERT", {}, ConnectionRefusedError("database is down"))
+        await super().apply(writes)
+
+
+async def test_database_outage_during_a_transition_loses_nothing_and_reruns_nothing(
+    harness: Harness,
+) -> None:
+    doc_id = new_id()
+    writer = OutageWriter(harness.writer, "enrich", outage=3)
+    async with harness.worker(*p.ALL, writer=writer):
+        await harness.client.submit(b"x", type="basic", id=doc_id)
+        record = await wait_for(lambda: _closed(harness, doc_id))
+    assert writer.refused == 3  # the activity's write, then two of the workflow's retries
+    assert record.status is Status.COMPLETED
+    assert p.calls[f"{doc_id}:flaky"] == 1  # the outage did not re-run the transition
+    events = await harness.client.history(doc_id)
+    assert [e.transition for e in events] == [None, "parse", "enrich", "check"]
+    assert record.metadata == {"parsed": True, "enriched": True}
+
+
+async def test_a_worker_killed_mid_transition_is_replaced_and_the_document_completes(
+    temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """SIGKILL a worker process while a transition runs; a new worker finishes the job."""
+    env = {
+        **os.environ,
+        "DOCSTATE_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
+        "DOCSTATE_TASK_QUEUE": f"kill-{uuid.uuid4().hex}",
+        "DOCSTATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'projection.db'}",
+        "DOCSTATE_BLOB_DIR": str(tmp_path / "blobs"),
+        "DOCSTATE_PIPELINES": "tests.pipelines",
+        "PYTHONPATH": str(ROOT),
+    }
+
+    async def docstate(*args: str) -> subprocess.CompletedProcess[str]:
+        return await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, str(ROOT / "starter.py"), *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def start_worker() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py")],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    async def transition_started() -> bool:
+        handle = temporal_env.client.get_workflow_handle("doc:killed-1")
+        pending = (await handle.describe()).raw_description.pending_activities
+        return any(a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED for a in pending)
+
+    assert (await docstate("db", "upgrade")).returncode == 0
+    first = start_worker()
+    try:
+        doc = await docstate(
+            "submit", __file__, "--type", "slow", "--id", "killed-1", "--meta", "sleep=3"
+        )
+        assert doc.returncode == 0, doc.stderr
+        await wait_for(transition_started, timeout=60)
+    finally:
+        first.send_signal(signal.SIGKILL)  # no drain, no goodbye: the process is gone
+        first.wait()
+    second = start_worker()
+    try:
+        done = await docstate("wait", "killed-1", "--timeout", "90")
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(60)
+    history = json.loads((await docstate("history", "killed-1", "--json")).stdout)
+    succeeded = [e for e in history if e["transition"] == "wait"]
+    # the killed attempt never reported; its retry (attempt 2) on the new worker did
+    assert [(e["attempt"], e["status"]) for e in succeeded] == [(2, "running")]

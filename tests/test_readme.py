@@ -1,0 +1,61 @@
+"""The README's examples run as written."""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from docstate import DocumentType, Status
+from docstate.graph import to_mermaid
+from tests.conftest import Harness
+from workflows.pipelines.files import FILE
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def block(language: str, containing: str) -> str:
+    blocks: list[str] = re.findall(rf"```{language}\n(.*?)```", README, re.S)
+    return next(b for b in blocks if containing in b)
+
+
+def test_the_two_setup_commands_come_first() -> None:
+    first = re.search(r"```bash\n(.*?)```", README, re.S)
+    assert first is not None
+    commands = [line.split("#")[0].strip() for line in first.group(1).splitlines()]
+    assert commands == ["scripts/demo", "scripts/test"]
+    ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
+    assert "exec scripts/test" in ci
+
+
+def test_the_pipeline_example_builds() -> None:
+    namespace: dict[str, object] = {}
+    exec(block("python", "INVOICE = DocumentType("), namespace)
+    invoice = namespace["INVOICE"]
+    assert isinstance(invoice, DocumentType)
+    assert invoice.spec().next_transition("routed", {"size": "large"}).name == "review"  # type: ignore[union-attr]
+
+
+def test_the_shown_graph_is_the_shipped_pipeline() -> None:
+    assert block("mermaid", "stateDiagram-v2") == to_mermaid(FILE)
+
+
+async def test_the_client_example_runs(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = harness.settings
+    monkeypatch.setenv(
+        "DOCSTATE_TEMPORAL_ADDRESS", harness.temporal.service_client.config.target_host
+    )
+    monkeypatch.setenv("DOCSTATE_TASK_QUEUE", s.task_queue)
+    monkeypatch.setenv("DOCSTATE_DATABASE_URL", s.database_url)
+    monkeypatch.setenv("DOCSTATE_BLOB_DIR", str(s.blob_dir))
+    code = "async def example():\n" + textwrap.indent(block("python", "Client.connect"), "    ")
+    code += "    return record, events\n"
+    namespace: dict[str, object] = {}
+    exec(code, namespace)
+    async with harness.worker(FILE):
+        record, events = await namespace["example"]()  # type: ignore[operator]
+    assert record.status is Status.COMPLETED
+    assert record.metadata["format"] == "text"
+    assert [e.transition for e in events][-1] == "normalize"
