@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -136,20 +136,19 @@ class Harness:
             yield running
 
 
-def _harness_factory(
-    temporal: TemporalClient, task_queue: str, tmp_path: Path
-) -> Callable[[str], Harness]:
-    def make(url: str) -> Harness:
-        settings = Settings(
-            temporal_address="unused",
-            task_queue=task_queue,
-            database_url=url,
-            blob_dir=tmp_path / "blobs",
-            inline_threshold=1024,
-        )
-        return Harness(temporal, settings)
-
-    return make
+@asynccontextmanager
+async def _harness(
+    temporal: TemporalClient, task_queue: str, tmp_path: Path, url: str
+) -> AsyncIterator[Harness]:
+    settings = Settings(
+        task_queue=task_queue,
+        database_url=url,
+        blob_dir=tmp_path / "blobs",
+        inline_threshold=1024,
+    )
+    h = Harness(temporal, settings)
+    yield h
+    await h.engine.dispose()
 
 
 @pytest.fixture
@@ -157,9 +156,8 @@ async def harness(
     temporal: TemporalClient, task_queue: str, tmp_path: Path, sqlite_url: str
 ) -> AsyncIterator[Harness]:
     """A harness on SQLite (the engine behaves the same on both databases)."""
-    h = _harness_factory(temporal, task_queue, tmp_path)(sqlite_url)
-    yield h
-    await h.engine.dispose()
+    async with _harness(temporal, task_queue, tmp_path, sqlite_url) as h:
+        yield h
 
 
 @pytest.fixture
@@ -167,6 +165,18 @@ async def any_harness(
     temporal: TemporalClient, task_queue: str, tmp_path: Path, database_url: str
 ) -> AsyncIterator[Harness]:
     """A harness on each database in turn."""
-    h = _harness_factory(temporal, task_queue, tmp_path)(database_url)
-    yield h
-    await h.engine.dispose()
+    async with _harness(temporal, task_queue, tmp_path, database_url) as h:
+        yield h
+
+
+def process_env(temporal: TemporalClient, tmp: Path, pipelines: str) -> dict[str, str]:
+    """Environment for a `docstate` or `worker.py` subprocess of one test deployment."""
+    return {
+        **os.environ,
+        "DOCSTATE_TEMPORAL_ADDRESS": temporal.service_client.config.target_host,
+        "DOCSTATE_TASK_QUEUE": f"tq-{uuid.uuid4().hex}",
+        "DOCSTATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'projection.db'}",
+        "DOCSTATE_BLOB_DIR": str(tmp / "blobs"),
+        "DOCSTATE_PIPELINES": pipelines,
+        "PYTHONPATH": str(Path(__file__).parent.parent),
+    }

@@ -52,11 +52,16 @@ async def waited_then_retried(h: Harness, doc_id: str) -> None:
     await _settled(h, doc_id, Status.COMPLETED)
 
 
-async def paused_then_cancelled(h: Harness, doc_id: str) -> None:
+async def paused_then_resumed(h: Harness, doc_id: str) -> None:
     await h.client.submit(b"hello", type="slow", id=doc_id, metadata={"sleep": 0.3})
     await h.client.pause(doc_id)
     await _settled(h, doc_id, Status.PAUSED)
     await h.client.resume(doc_id)
+    await _settled(h, doc_id, Status.COMPLETED)
+
+
+async def cancelled(h: Harness, doc_id: str) -> None:
+    await h.client.submit(b"hello", type="slow", id=doc_id, metadata={"sleep": 60})
     await h.client.cancel(doc_id)
     await _settled(h, doc_id, Status.CANCELLED)
 
@@ -64,7 +69,8 @@ async def paused_then_cancelled(h: Harness, doc_id: str) -> None:
 SCENARIOS: dict[str, Callable[[Harness, str], Awaitable[None]]] = {
     "completed": completed,
     "waited_then_retried": waited_then_retried,
-    "paused_then_cancelled": paused_then_cancelled,
+    "paused_then_resumed": paused_then_resumed,
+    "cancelled": cancelled,
 }
 
 

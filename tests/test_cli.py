@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from docstate.devserver import free_port
+from tests.conftest import process_env
 from tests.pdfgen import make_pdf
 
 ROOT = Path(__file__).parent.parent
@@ -56,15 +56,7 @@ def cli(
     temporal_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cli]:
     tmp = tmp_path_factory.mktemp("cli")
-    env = {
-        **os.environ,
-        "DOCSTATE_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-        "DOCSTATE_TASK_QUEUE": f"cli-{uuid.uuid4().hex}",
-        "DOCSTATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'projection.db'}",
-        "DOCSTATE_BLOB_DIR": str(tmp / "blobs"),
-        "DOCSTATE_PIPELINES": "workflows.pipelines.files,tests.pipelines",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = process_env(temporal_env.client, tmp, "workflows.pipelines.files,tests.pipelines")
     runner = Cli(env, tmp)
     assert "is up to date" in runner.ok("db", "upgrade")
     worker = subprocess.Popen(
@@ -130,7 +122,7 @@ def test_waiting_document_retry_skip_and_exit_codes(cli: Cli) -> None:
 
 
 def test_pause_resume_and_cancel(cli: Cli) -> None:
-    out = cli.ok("submit", __file__, "--type", "slow", "--meta", "sleep=2")
+    out = cli.ok("submit", __file__, "--type", "slow", "--meta", "sleep=6")
     doc_id = submitted_id(out)
     assert "pause accepted" in cli.ok("pause", doc_id)
     held = cli("wait", doc_id, "--timeout", "60")

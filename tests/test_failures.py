@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +17,7 @@ from temporalio.testing import WorkflowEnvironment
 from docstate import Status
 from docstate.projection import ProjectionWrite, ProjectionWriter
 from tests import pipelines as p
-from tests.conftest import Harness
+from tests.conftest import Harness, process_env
 from tests.test_engine import _closed, new_id, wait_for
 
 ROOT = Path(__file__).parent.parent
@@ -62,15 +60,7 @@ async def test_a_worker_killed_mid_transition_is_replaced_and_the_document_compl
     temporal_env: WorkflowEnvironment, tmp_path: Path
 ) -> None:
     """SIGKILL a worker process while a transition runs; a new worker finishes the job."""
-    env = {
-        **os.environ,
-        "DOCSTATE_TEMPORAL_ADDRESS": temporal_env.client.service_client.config.target_host,
-        "DOCSTATE_TASK_QUEUE": f"kill-{uuid.uuid4().hex}",
-        "DOCSTATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'projection.db'}",
-        "DOCSTATE_BLOB_DIR": str(tmp_path / "blobs"),
-        "DOCSTATE_PIPELINES": "tests.pipelines",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = process_env(temporal_env.client, tmp_path, "tests.pipelines")
 
     async def docstate(*args: str) -> subprocess.CompletedProcess[str]:
         return await asyncio.to_thread(
