@@ -24,7 +24,7 @@ from docstate.blobstore import BlobStore, LocalBlobStore
 from docstate.config import Settings
 from docstate.errors import DocStateError
 from docstate.process import hard_exit, stop_on_signals
-from docstate.projection import ProjectionWriter, create_engine, ensure_current
+from docstate.projection import CoalescingWriter, ProjectionWriter, create_engine, ensure_current
 from docstate.registry import Registry
 from docstate.temporal import connect_temporal
 from workflows.document import DocumentWorkflow
@@ -67,7 +67,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             client,
             task_queue=settings.task_queue,
             registry=registry,
-            writer=ProjectionWriter(engine),
+            writer=CoalescingWriter(engine),
             blobs=LocalBlobStore(settings.blob_dir),
             inline_threshold=settings.inline_threshold,
             max_concurrent_activities=settings.max_concurrent_activities,

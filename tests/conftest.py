@@ -18,7 +18,13 @@ from temporalio.worker import Worker
 from docstate import Client, DocumentType, Registry, Settings
 from docstate.blobstore import LocalBlobStore
 from docstate.devserver import SQLITE_PRAGMAS, temporal_binary
-from docstate.projection import ProjectionQueries, ProjectionWriter, create_engine, upgrade
+from docstate.projection import (
+    CoalescingWriter,
+    ProjectionQueries,
+    ProjectionWriter,
+    create_engine,
+    upgrade,
+)
 from docstate.projection.schema import metadata
 from docstate.protocol import SEARCH_ATTRIBUTES
 from worker import build_worker
@@ -113,7 +119,7 @@ class Harness:
         self.temporal = temporal
         self.settings = settings
         self.engine = create_engine(settings.database_url)
-        self.writer = ProjectionWriter(self.engine)
+        self.writer = CoalescingWriter(self.engine)
         self.queries = ProjectionQueries(self.engine)
         self.blobs = LocalBlobStore(settings.blob_dir)
         self.client = Client(temporal, settings, self.queries, self.blobs)

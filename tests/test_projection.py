@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import OperationalError
 
 from docstate import ConfigurationError, ContentRef, Status
 from docstate.projection import (
+    CoalescingWriter,
     ProjectionQueries,
     ProjectionWrite,
     ProjectionWriter,
@@ -136,3 +140,36 @@ def test_bad_database_urls_are_named() -> None:
         create_engine("mysql://localhost/x")
     with pytest.raises(ConfigurationError, match="malformed"):
         create_engine("not a url")
+
+
+class PoisonedWriter(CoalescingWriter):
+    """A database that rejects any transaction holding the write of document 'poison'."""
+
+    async def _write(self, writes: Sequence[ProjectionWrite]) -> None:
+        if any(w.document_id == "poison" for w in writes):
+            self.transactions += 1
+            raise OperationalError("INSERT", {}, ValueError("rejected"))
+        await super()._write(writes)
+
+
+async def test_concurrent_writes_share_transactions(database_url: str) -> None:
+    engine = create_engine(database_url)
+    writer = CoalescingWriter(engine)
+    await asyncio.gather(*(writer.apply([write(f"d{i}", 1, "new")]) for i in range(200)))
+    assert len(await ProjectionQueries(engine).list(limit=300)) == 200
+    assert writer.transactions < 50  # 200 concurrent callers, far fewer commits
+    await engine.dispose()
+
+
+async def test_one_bad_write_fails_only_its_caller(database_url: str) -> None:
+    engine = create_engine(database_url)
+    writer = PoisonedWriter(engine)
+    results = await asyncio.gather(
+        *(writer.apply([write(name, 1, "new")]) for name in ["a", "poison", "b", "c"]),
+        return_exceptions=True,
+    )
+    assert [type(r).__name__ for r in results] == ["NoneType", "OperationalError"] + [
+        "NoneType"
+    ] * 2
+    assert {r.id for r in await ProjectionQueries(engine).list()} == {"a", "b", "c"}
+    await engine.dispose()

@@ -4,9 +4,10 @@ from docstate.projection.engine import create_engine
 from docstate.projection.migrate import ensure_current, upgrade
 from docstate.projection.queries import ProjectionQueries
 from docstate.projection.records import DocumentRecord, EventRecord, ProjectionWrite
-from docstate.projection.writer import ProjectionWriter
+from docstate.projection.writer import CoalescingWriter, ProjectionWriter
 
 __all__ = [
+    "CoalescingWriter",
     "DocumentRecord",
     "EventRecord",
     "ProjectionQueries",
