@@ -19,7 +19,7 @@ from datetime import timedelta
 from temporalio.client import Client as TemporalClient
 from temporalio.worker import Worker
 
-from activities import ProjectionActivities, TransitionActivities
+from activities import TransitionActivities, WorkflowActivities
 from docstate.blobstore import BlobStore, LocalBlobStore
 from docstate.config import Settings
 from docstate.errors import DocStateError
@@ -45,12 +45,12 @@ def build_worker(
 ) -> Worker:
     """A Temporal worker running ``registry``'s pipelines on ``task_queue``."""
     transitions = TransitionActivities(registry, writer, blobs, inline_threshold)
-    projection = ProjectionActivities(registry, writer)
+    own = WorkflowActivities(registry, writer, blobs)
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[DocumentWorkflow],
-        activities=[*transitions.definitions(), projection.start, projection.record],
+        activities=[*transitions.definitions(), own.start, own.record, own.derived],
         max_concurrent_activities=max_concurrent_activities,
         graceful_shutdown_timeout=shutdown_grace,
     )

@@ -1,6 +1,6 @@
 """Activities of the DocState worker."""
 
-from activities.projection import ProjectionActivities
 from activities.transitions import TransitionActivities
+from activities.workflow_support import WorkflowActivities
 
-__all__ = ["ProjectionActivities", "TransitionActivities"]
+__all__ = ["TransitionActivities", "WorkflowActivities"]

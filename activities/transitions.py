@@ -20,8 +20,8 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from docstate.blobstore import BlobStore
-from docstate.document import Document, Status
-from docstate.errors import PermanentError
+from docstate.document import ContentRef, Document, Status, TransitionResult
+from docstate.errors import PermanentError, UnknownDocumentType
 from docstate.model import DocumentType, Transition
 from docstate.projection.records import ProjectionWrite, version_of
 from docstate.projection.writer import ProjectionWriter
@@ -65,7 +65,8 @@ class TransitionActivities:
         document = await self._with_content(input.document)
         try:
             result = await self._call(transition, document)
-            updated = _checked(result, document, transition.name)
+            updated, derived = _checked(result, document, transition.name)
+            self._check_types(derived, transition.name)
         except PermanentError as err:
             await self._record_failure(input, attempt, started, f"PermanentError: {err}")
             raise ApplicationError(str(err), type="PermanentError", non_retryable=True) from err
@@ -73,12 +74,19 @@ class TransitionActivities:
             await self._record_failure(input, attempt, started, f"{type(err).__name__}: {err}")
             raise
         updated = await self._store_content(updated, document)
+        manifest = await self._store_derived(derived) if derived else None
+        if derived:
+            updated = updated.model_copy(
+                update={"metadata": {**updated.metadata, "derived": len(derived)}}
+            )
+        # A parent that waits for its children completes only when they have run.
+        done = input.target_is_final and not (derived and transition.fan_out.wait)
         write = _write(
             input,
             updated,
             attempt=attempt,
             started=started,
-            status=Status.COMPLETED if input.target_is_final else Status.RUNNING,
+            status=Status.COMPLETED if done else Status.RUNNING,
             state=input.target,
             transition=transition.name,
         )
@@ -86,7 +94,31 @@ class TransitionActivities:
             document=updated.model_copy(update={"state": input.target}),
             write=write,
             projected=await self._try_apply(write),
+            derived=manifest,
+            derived_count=len(derived),
         )
+
+    def _check_types(self, derived: list[Document], transition: str) -> None:
+        for child in derived:
+            try:
+                self.registry.get(child.type)
+            except UnknownDocumentType as err:
+                raise PermanentError(
+                    f"transition {transition!r} derived {child.id!r}: {err}"
+                ) from err
+
+    async def _store_derived(self, derived: list[Document]) -> ContentRef:
+        """Store each derived document's content, then the manifest listing them all."""
+        lines = []
+        for child in derived:
+            ref = child.content_ref
+            if child.content is not None:
+                ref = await self.blobs.put_bytes(child.content)
+            # Derived documents always travel by reference: a page of 200 of them must fit
+            # in one payload whatever their size.
+            lean = child.model_copy(update={"content": None, "content_ref": ref})
+            lines.append(lean.model_dump_json())
+        return await self.blobs.put_bytes(("\n".join(lines) + "\n").encode())
 
     async def _call(self, transition: Transition, document: Document) -> Any:
         func = transition.run
@@ -149,20 +181,43 @@ class TransitionActivities:
         return True
 
 
-def _checked(result: Any, document: Document, transition: str) -> Document:
-    if result is None:
-        return document
-    if not isinstance(result, Document):
+def _checked(result: Any, document: Document, transition: str) -> tuple[Document, list[Document]]:
+    """The updated document and the derived ones, from whatever the function returned."""
+    if isinstance(result, list):
+        result = TransitionResult(derived=result)
+    if isinstance(result, Document) or result is None:
+        result = TransitionResult(document=result)
+    if not isinstance(result, TransitionResult):
         raise PermanentError(
-            f"transition {transition!r} returned {type(result).__name__}; "
-            "it must return the updated Document or None"
+            f"transition {transition!r} returned {type(result).__name__}; it must return the "
+            "updated Document, None, a list of derived Documents or a TransitionResult"
         )
-    if (result.id, result.type) != (document.id, document.type):
+    updated = result.document or document
+    if (updated.id, updated.type) != (document.id, document.type):
         raise PermanentError(
             f"transition {transition!r} changed the document's id or type "
-            f"({document.id}/{document.type} -> {result.id}/{result.type})"
+            f"({document.id}/{document.type} -> {updated.id}/{updated.type})"
         )
-    return result
+    derived = []
+    for child in result.derived:
+        if not isinstance(child, Document):
+            raise PermanentError(
+                f"transition {transition!r} derived a {type(child).__name__}, not a Document"
+            )
+        # Lineage is the engine's to set, whatever the function built.
+        derived.append(
+            child.model_copy(
+                update={"parent_id": document.id, "root_id": document.root_id or document.id}
+            )
+        )
+    ids = [c.id for c in derived]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1}) if len(set(ids)) < len(ids) else []
+    if duplicates or document.id in ids:
+        raise PermanentError(
+            f"transition {transition!r} derived documents with clashing ids: "
+            f"{', '.join(duplicates or [document.id])} (use Document.derive with unique keys)"
+        )
+    return updated, derived
 
 
 def _write(

@@ -7,7 +7,7 @@ or the ``docstate`` command.
 
 from docstate.client import Client
 from docstate.config import Settings
-from docstate.document import ContentRef, Document, Status
+from docstate.document import ContentRef, Document, Status, TransitionResult
 from docstate.errors import (
     ConfigurationError,
     ContentError,
@@ -20,7 +20,7 @@ from docstate.errors import (
     TemporalUnavailable,
     UnknownDocumentType,
 )
-from docstate.model import DocumentType, PipelineSpec, Retry, State, Transition
+from docstate.model import DocumentType, FanOut, PipelineSpec, Retry, State, Transition
 from docstate.registry import Registry
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "DocumentNotFound",
     "DocumentType",
     "DuplicateDocument",
+    "FanOut",
     "InvalidTransition",
     "PermanentError",
     "PipelineDefinitionError",
@@ -44,5 +45,6 @@ __all__ = [
     "Status",
     "TemporalUnavailable",
     "Transition",
+    "TransitionResult",
     "UnknownDocumentType",
 ]

@@ -10,6 +10,7 @@ import asyncio
 import builtins
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -29,7 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from docstate.blobstore import BlobStore, LocalBlobStore
 from docstate.config import Settings
 from docstate.document import ContentRef, Document, Status
-from docstate.errors import DocumentNotFound, DuplicateDocument, InvalidTransition
+from docstate.errors import ContentError, DocumentNotFound, DuplicateDocument, InvalidTransition
 from docstate.projection.engine import create_engine
 from docstate.projection.queries import ProjectionQueries
 from docstate.projection.records import DocumentRecord, EventRecord
@@ -185,6 +186,41 @@ class Client:
         if not events:
             await self.get(document_id)  # raises DocumentNotFound
         return events
+
+    async def children(self, document_id: str) -> builtins.list[DocumentRecord]:
+        """Documents derived directly from this one."""
+        return await self.queries.children(document_id)
+
+    async def tree(self, document_id: str) -> builtins.list[DocumentRecord]:
+        """This document and everything derived from it, level by level.
+
+        Raises:
+            DocumentNotFound: when no such document has been recorded.
+        """
+        records = await self.queries.tree(document_id)
+        if not records:
+            raise DocumentNotFound(document_id)
+        return records
+
+    async def path(self, document_id: str) -> builtins.list[DocumentRecord]:
+        """The lineage from the original document down to this one."""
+        records = await self.queries.path(document_id)
+        if not records:
+            raise DocumentNotFound(document_id)
+        return records
+
+    async def content(self, document_id: str) -> AsyncIterator[bytes]:
+        """The document's current content, streamed in chunks (hash-checked at the end).
+
+        Raises:
+            DocumentNotFound: when no such document has been recorded.
+            ContentError: when it has no content, or its blob is missing or damaged.
+        """
+        record = await self.get(document_id)
+        if record.content_ref is None:
+            raise ContentError(f"document {document_id!r} has no content")
+        async for chunk in self.blobs.open(record.content_ref):
+            yield chunk
 
     async def snapshot(self, document_id: str) -> Snapshot:
         """The live state of a document, asked of its workflow."""

@@ -80,6 +80,33 @@ class Document(BaseModel):
         """The content decoded as UTF-8 (empty when there is none)."""
         return (self.content or b"").decode("utf-8")
 
+    def derive(
+        self,
+        content: bytes | str | None = None,
+        *,
+        key: str | int,
+        type: str | None = None,
+        **metadata: Any,
+    ) -> Document:
+        """A new document derived from this one (a page of a PDF, a chunk of a page).
+
+        Args:
+            content: Its content.
+            key: Unique among this document's derived documents; the derived id is
+                ``<this id>/<key>``, so re-running a transition derives the same ids.
+            type: Its document type (pipeline); this document's type by default.
+            **metadata: Its metadata.
+        """
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        return Document(
+            id=f"{self.id}/{key}",
+            type=type or self.type,
+            content=data,
+            metadata=metadata,
+            parent_id=self.id,
+            root_id=self.root_id or self.id,
+        )
+
     def with_content(self, content: bytes | str, **metadata: Any) -> Document:
         """Return a copy with new content (and metadata keys merged in)."""
         data = content.encode("utf-8") if isinstance(content, str) else content
@@ -90,3 +117,14 @@ class Document(BaseModel):
                 "metadata": {**self.metadata, **metadata},
             }
         )
+
+
+class TransitionResult(BaseModel):
+    """What a transition function may return to emit derived documents.
+
+    A function may also return the updated ``Document`` alone, ``None`` (unchanged), or a
+    list of documents (all of them derived; the document itself unchanged).
+    """
+
+    document: Document | None = None
+    derived: list[Document] = Field(default_factory=list)

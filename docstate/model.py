@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -57,6 +57,22 @@ class Retry(_Declaration):
     non_retryable: tuple[str, ...] = ()
 
 
+class FanOut(_Declaration):
+    """How a transition's derived documents run: each as a child workflow.
+
+    Attributes:
+        window: Children running at once, per parent (a sliding window: as one ends the
+            next starts). Keeps far below Temporal's 2,000 pending children per workflow.
+        wait: Whether the parent waits for its children before its next step.
+        on_child_failure: ``"continue"`` records failed children in the parent's metadata
+            and goes on; ``"fail"`` fails the parent once the others have run.
+    """
+
+    window: int = Field(default=50, ge=1, le=1000)
+    wait: bool = True
+    on_child_failure: Literal["continue", "fail"] = "continue"
+
+
 class State(_Declaration):
     """A named step of a pipeline."""
 
@@ -83,6 +99,7 @@ class TransitionSpec(_Declaration):
         heartbeat: Heartbeat timeout. With it, the engine heartbeats while the function
             runs, so cancellation reaches a long transition promptly.
         skippable: Whether an operator may ``skip`` this transition when it fails.
+        fan_out: How the documents this transition derives run.
     """
 
     name: str
@@ -93,6 +110,7 @@ class TransitionSpec(_Declaration):
     timeout: timedelta = timedelta(minutes=5)
     heartbeat: timedelta | None = None
     skippable: bool = False
+    fan_out: FanOut = FanOut()
 
     def matches(self, metadata: Mapping[str, Any]) -> bool:
         """Whether this transition's ``when`` rule holds for ``metadata``."""

@@ -12,13 +12,16 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 from temporalio.common import SearchAttributeKey
 
-from docstate.document import Document, Status
+from docstate.document import ContentRef, Document, Status
 from docstate.model import PipelineSpec
 from docstate.projection.records import ProjectionWrite
 
 WORKFLOW_NAME = "DocumentWorkflow"
 START_ACTIVITY = "docstate.start"
 RECORD_ACTIVITY = "docstate.record"
+DERIVED_ACTIVITY = "docstate.derived"
+DERIVED_PAGE = 200
+"""Derived documents the workflow reads from a manifest at a time."""
 
 SNAPSHOT_QUERY = "snapshot"
 CONTROL_UPDATE = "control"
@@ -118,8 +121,20 @@ class TransitionOutput(BaseModel):
 
     ``write`` is what the activity wrote to the projection; when ``projected`` is false
     the database was unreachable and the workflow must write it (it retries until it can).
+    Derived documents travel as a manifest in the blob store (``derived``): however many
+    there are, the payload stays small.
     """
 
     document: Document
     write: ProjectionWrite
     projected: bool
+    derived: ContentRef | None = None
+    derived_count: int = 0
+
+
+class DerivedPage(BaseModel):
+    """Input of the activity that reads derived documents from a manifest."""
+
+    manifest: ContentRef
+    offset: int
+    limit: int

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from datetime import timedelta
+from typing import Any
 
-from docstate import Document, DocumentType, PermanentError, Retry, State, Transition
+from docstate import Document, DocumentType, FanOut, PermanentError, Retry, State, Transition
 
 QUICK = Retry(initial_interval=timedelta(milliseconds=100), backoff=2.0, max_attempts=3)
 
@@ -109,3 +110,66 @@ DEADLINE = DocumentType(
     waiting_deadline=timedelta(seconds=1),
 )
 ALL = (*ALL, LOOP, ROUTED, DEADLINE)
+
+running_leaves = 0
+max_running_leaves = 0
+
+
+def split(doc: Document) -> list[Document]:
+    """Derive ``children`` documents of type ``child_type``; ``bad_children`` will fail."""
+    bad = set(doc.metadata.get("bad_children", []))
+    extra = {k: doc.metadata[k] for k in ("sleep",) if k in doc.metadata}
+    if "grandchildren" in doc.metadata:
+        extra["children"] = doc.metadata["grandchildren"]
+    return [
+        doc.derive(
+            f"part {i}", key=i, type=doc.metadata.get("child_type", "leaf"), bad=i in bad, **extra
+        )
+        for i in range(int(doc.metadata.get("children", 0)))
+    ]
+
+
+async def leaf(doc: Document) -> Document:
+    global running_leaves, max_running_leaves
+    running_leaves += 1
+    max_running_leaves = max(max_running_leaves, running_leaves)
+    try:
+        await asyncio.sleep(0.01)
+        return await reject(doc)
+    finally:
+        running_leaves -= 1
+
+
+LEAF = DocumentType(
+    name="leaf",
+    states=[State("new", initial=True), State("done", final=True)],
+    transitions=[Transition(name="touch", source="new", target="done", run=leaf, retry=QUICK)],
+    waiting_deadline=timedelta(milliseconds=500),  # a bad leaf fails soon after it waits
+)
+SLEEPER = DocumentType(
+    name="sleeper",
+    states=[State("new", initial=True), State("done", final=True)],
+    transitions=[
+        Transition(
+            name="nap", source="new", target="done", run=slow, heartbeat=timedelta(milliseconds=500)
+        )
+    ],
+)
+
+
+def _fan(name: str, **fan_out: Any) -> DocumentType:
+    return DocumentType(
+        name=name,
+        states=[State("s0", initial=True), State("split", final=True)],
+        transitions=[
+            Transition(
+                name="split", source="s0", target="split", run=split, fan_out=FanOut(**fan_out)
+            )
+        ],
+    )
+
+
+FAN = _fan("fan")
+FAN_STRICT = _fan("fan_strict", on_child_failure="fail")
+FAN_NARROW = _fan("fan_narrow", window=5)
+ALL = (*ALL, LEAF, SLEEPER, FAN, FAN_STRICT, FAN_NARROW)

@@ -20,16 +20,20 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
+    ChildWorkflowError,
     FailureError,
+    WorkflowAlreadyStartedError,
     is_cancelled_exception,
 )
 
 with workflow.unsafe.imports_passed_through():
-    from docstate.document import Status
+    from docstate.document import ContentRef, Document, Status
     from docstate.model import PipelineSpec, TransitionSpec
     from docstate.projection.records import ProjectionWrite, version_of
     from docstate.protocol import (
         CONTROL_UPDATE,
+        DERIVED_ACTIVITY,
+        DERIVED_PAGE,
         DOC_STATE,
         DOC_STATUS,
         DOC_TYPE,
@@ -41,11 +45,13 @@ with workflow.unsafe.imports_passed_through():
         Action,
         Carry,
         ControlRequest,
+        DerivedPage,
         DocumentWorkflowInput,
         HistoryEntry,
         Snapshot,
         TransitionInput,
         TransitionOutput,
+        workflow_id,
     )
     from workflows.failures import describe, retry_policy
 
@@ -78,6 +84,7 @@ class DocumentWorkflow:
         self._cancel_requested = False
         self._decision: Action | None = None
         self._activity: workflow.ActivityHandle[TransitionOutput] | None = None
+        self._children: set[asyncio.Task[str | None]] = set()
         self._published: tuple[str, str] | None = None
 
     @workflow.run
@@ -100,7 +107,8 @@ class DocumentWorkflow:
                 await self._advance(spec, transition)
             if self._cancel_requested:
                 await self._record(Status.CANCELLED, error="cancelled on request")
-            return self.snapshot()
+            # The result stays small: a parent's history holds every child's result.
+            return self.snapshot().model_copy(update={"history": []})
         except (asyncio.CancelledError, ActivityError) as err:
             if not self._cancelled_in_temporal(err):
                 raise
@@ -160,6 +168,8 @@ class DocumentWorkflow:
             self._apply(output.write)
             if not output.projected:
                 await self._write(output.write)
+            if output.derived is not None:
+                await self._fan_out(spec, transition, output.derived, output.derived_count)
             return
 
     async def _run_activity(
@@ -194,6 +204,91 @@ class DocumentWorkflow:
             return await self._activity
         finally:
             self._activity = None
+
+    async def _fan_out(
+        self, spec: PipelineSpec, transition: TransitionSpec, manifest: ContentRef, count: int
+    ) -> None:
+        """Run each derived document as a child workflow, ``window`` at a time."""
+        policy = transition.fan_out
+        queue: list[Document] = []
+        offset = 0
+        failures: list[str] = []
+        try:
+            while (offset < count or self._children) and not self._cancel_requested:
+                while offset < count and len(self._children) < policy.window:
+                    if not queue:
+                        queue = await self._derived_page(manifest, offset)
+                    child = queue.pop(0)
+                    offset += 1
+                    self._children.add(asyncio.create_task(self._run_child(child, policy.wait)))
+                if not self._children:
+                    break
+                done, _ = await workflow.wait(self._children, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    self._children.discard(task)
+                    if not task.cancelled() and (error := task.result()):
+                        failures.append(error)
+        finally:
+            # Cancelled (here or from Temporal): stop the children that run, and let them
+            # record it, before this document records its own cancellation.
+            for task in self._children:
+                task.cancel()
+            if self._children:
+                await asyncio.gather(*self._children, return_exceptions=True)
+            self._children.clear()
+        if self._cancel_requested:
+            return
+        await self._children_done(spec, transition, count, failures)
+
+    async def _children_done(
+        self, spec: PipelineSpec, transition: TransitionSpec, count: int, failures: list[str]
+    ) -> None:
+        if failures:
+            summary = f"{len(failures)} of {count} derived documents failed, first: {failures[0]}"
+            if transition.fan_out.on_child_failure == "fail":
+                await self._fail(summary, "DerivedDocumentsFailed")
+            self._doc = self._doc.model_copy(
+                update={"metadata": {**self._doc.metadata, "derived_failed": len(failures)}}
+            )
+            await self._record(
+                self._running_or_done(spec), transition=transition.name, error=summary
+            )
+        elif spec.is_final(self._state) and transition.fan_out.wait:
+            await self._record(Status.COMPLETED, transition=transition.name)
+
+    async def _derived_page(self, manifest: ContentRef, offset: int) -> list[Document]:
+        page: list[Document] = await workflow.execute_local_activity(
+            DERIVED_ACTIVITY,
+            DerivedPage(manifest=manifest, offset=offset, limit=DERIVED_PAGE),
+            result_type=list[Document],
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RECORD_RETRY,
+        )
+        return page
+
+    async def _run_child(self, child: Document, wait: bool) -> str | None:
+        """Run one derived document; its failure as one line, or None."""
+        try:
+            handle = await workflow.start_child_workflow(
+                WORKFLOW_NAME,
+                DocumentWorkflowInput(document=child),
+                id=workflow_id(child.id),
+                result_type=Snapshot,
+                # A waited-for child is cancelled with its parent; an abandoned one lives on.
+                parent_close_policy=workflow.ParentClosePolicy.REQUEST_CANCEL
+                if wait
+                else workflow.ParentClosePolicy.ABANDON,
+                static_summary=f"{child.type} document {child.id} (from {self._doc.id})",
+            )
+        except WorkflowAlreadyStartedError:
+            return f"{child.id}: a document with this id already exists"
+        if not wait:
+            return None
+        try:
+            await handle
+        except ChildWorkflowError as err:
+            return f"{child.id}: {describe(err)}"
+        return None
 
     async def _wait_for_decision(
         self, spec: PipelineSpec, transition: TransitionSpec, error: str
@@ -389,6 +484,8 @@ class DocumentWorkflow:
             self._cancel_requested = True
             if self._activity is not None:
                 self._activity.cancel()
+            for child in self._children:
+                child.cancel()
         elif action in (Action.RETRY, Action.SKIP):
             self._decision = action
         else:

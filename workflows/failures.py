@@ -7,6 +7,7 @@ from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
     CancelledError,
+    ChildWorkflowError,
     FailureError,
     TimeoutError,
 )
@@ -26,9 +27,10 @@ def retry_policy(retry: Retry) -> RetryPolicy:
 
 
 def describe(err: BaseException) -> str:
-    """One line naming what went wrong, from the innermost cause of an activity failure."""
+    """One line naming what went wrong, from the innermost cause of an activity or child
+    workflow failure."""
     cause: BaseException = err
-    while isinstance(cause, ActivityError) and cause.cause is not None:
+    while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
         cause = cause.cause
     if isinstance(cause, ApplicationError):
         return f"{cause.type}: {cause.message}" if cause.type else cause.message

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
@@ -56,9 +57,7 @@ class ProjectionQueries:
         for column, value in (("type", type), ("state", state), ("status", status)):
             if value is not None:
                 query = query.where(documents.c[column] == str(value))
-        async with self.engine.connect() as conn:
-            result = await conn.execute(query.limit(limit))
-            return [_document(row) for row in result.mappings()]
+        return await self._records(query.limit(limit))
 
     async def history(self, document_id: str) -> builtins.list[EventRecord]:
         """A document's events, oldest first."""
@@ -73,3 +72,52 @@ class ProjectionQueries:
         for r in rows:
             r["started_at"], r["finished_at"] = _utc(r["started_at"]), _utc(r["finished_at"])
         return [EventRecord.model_validate(r) for r in rows]
+
+    async def children(self, document_id: str) -> builtins.list[DocumentRecord]:
+        """Documents derived directly from ``document_id``."""
+        query = sa.select(documents).where(documents.c.parent_id == document_id)
+        return await self._records(query.order_by(documents.c.created_at, documents.c.id))
+
+    async def tree(self, document_id: str) -> builtins.list[DocumentRecord]:
+        """``document_id`` and everything derived from it, level by level (recursive CTE)."""
+        tree = (
+            sa.select(documents, sa.literal(0).label("depth"))
+            .where(documents.c.id == document_id)
+            .cte("tree", recursive=True)
+        )
+        child = documents.alias("child")
+        tree = tree.union_all(
+            sa.select(child, (tree.c.depth + 1).label("depth")).where(
+                child.c.parent_id == tree.c.id
+            )
+        )
+        return await self._records(sa.select(tree).order_by(tree.c.depth, tree.c.id))
+
+    async def path(self, document_id: str) -> builtins.list[DocumentRecord]:
+        """From the root down to ``document_id`` (empty when it is unknown)."""
+        path = (
+            sa.select(documents, sa.literal(0).label("up"))
+            .where(documents.c.id == document_id)
+            .cte("path", recursive=True)
+        )
+        parent = documents.alias("parent")
+        path = path.union_all(
+            sa.select(parent, (path.c.up + 1).label("up")).where(parent.c.id == path.c.parent_id)
+        )
+        return await self._records(sa.select(path).order_by(path.c.up.desc()))
+
+    async def tree_counts(self, root_id: str) -> dict[tuple[str, Status], int]:
+        """How many documents of a lineage are in each (state, status): how far along it is."""
+        query = (
+            sa.select(documents.c.state, documents.c.status, sa.func.count())
+            .where(documents.c.root_id == root_id)
+            .group_by(documents.c.state, documents.c.status)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {(state, Status(status)): count for state, status, count in rows}
+
+    async def _records(self, query: sa.Select[Any]) -> builtins.list[DocumentRecord]:
+        async with self.engine.connect() as conn:
+            result = await conn.execute(query)
+            return [_document(row) for row in result.mappings()]
