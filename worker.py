@@ -20,7 +20,7 @@ from temporalio.client import Client as TemporalClient
 from temporalio.worker import Worker
 
 from activities import TransitionActivities, WorkflowActivities
-from docstate.blobstore import BlobStore, LocalBlobStore
+from docstate.blobstore import BlobStore, make_blob_store
 from docstate.config import Settings
 from docstate.errors import DocStateError
 from docstate.process import hard_exit, stop_on_signals
@@ -68,7 +68,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             task_queue=settings.task_queue,
             registry=registry,
             writer=CoalescingWriter(engine),
-            blobs=LocalBlobStore(settings.blob_dir),
+            blobs=make_blob_store(settings),
             inline_threshold=settings.inline_threshold,
             max_concurrent_activities=settings.max_concurrent_activities,
             shutdown_grace=settings.shutdown_grace,

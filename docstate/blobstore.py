@@ -16,8 +16,9 @@ from collections.abc import AsyncIterable, AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
+from docstate.config import Settings
 from docstate.document import ContentRef
-from docstate.errors import ContentError
+from docstate.errors import ConfigurationError, ContentError
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -126,3 +127,24 @@ class LocalBlobStore(BlobStore):
                 f"blob {ref.sha256} is corrupt: read {size} bytes hashing to "
                 f"{digest.hexdigest()}, expected {ref.size} bytes"
             )
+
+
+def make_blob_store(settings: Settings) -> BlobStore:
+    """The blob store the settings name.
+
+    Raises:
+        ConfigurationError: when S3 is chosen without a bucket.
+    """
+    if settings.blob_store == "local":
+        return LocalBlobStore(settings.blob_dir)
+    if not settings.s3_bucket:
+        raise ConfigurationError("DOCSTATE_BLOB_STORE=s3 needs DOCSTATE_S3_BUCKET")
+    # Imported here: aioboto3 is only needed by deployments that store content in S3.
+    from docstate.s3 import S3BlobStore
+
+    return S3BlobStore(
+        settings.s3_bucket,
+        prefix=settings.s3_prefix,
+        endpoint_url=settings.s3_endpoint_url,
+        region=settings.s3_region,
+    )

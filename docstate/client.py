@@ -27,7 +27,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from docstate.blobstore import BlobStore, LocalBlobStore
+from docstate.blobstore import BlobStore, make_blob_store
 from docstate.config import Settings
 from docstate.document import ContentRef, Document, Status
 from docstate.errors import ContentError, DocumentNotFound, DuplicateDocument, InvalidTransition
@@ -77,7 +77,7 @@ class Client:
         settings = settings or Settings()
         temporal = await connect_temporal(settings)
         queries = ProjectionQueries(create_engine(settings.database_url))
-        return cls(temporal, settings, queries, LocalBlobStore(settings.blob_dir))
+        return cls(temporal, settings, queries, make_blob_store(settings))
 
     async def close(self) -> None:
         await self.queries.engine.dispose()

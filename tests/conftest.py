@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from temporalio.worker import Worker
 
 from docstate import Client, DocumentType, Registry, Settings
 from docstate.blobstore import LocalBlobStore
-from docstate.devserver import SQLITE_PRAGMAS, temporal_binary
+from docstate.devserver import SQLITE_PRAGMAS, free_port, temporal_binary
 from docstate.projection import (
     CoalescingWriter,
     ProjectionQueries,
@@ -186,3 +186,33 @@ def process_env(temporal: TemporalClient, tmp: Path, pipelines: str) -> dict[str
         "DOCSTATE_PIPELINES": pipelines,
         "PYTHONPATH": str(Path(__file__).parent.parent),
     }
+
+
+S3_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "docstate-test",
+    "AWS_SECRET_ACCESS_KEY": "docstate-test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3 endpoint on loopback (moto's server), with a bucket named `docstate`."""
+    from moto.server import ThreadedMotoServer
+
+    saved = {k: os.environ.get(k) for k in S3_CREDENTIALS}
+    os.environ.update(S3_CREDENTIALS)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    import boto3
+
+    boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="docstate")
+    yield endpoint
+    server.stop()
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
