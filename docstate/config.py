@@ -48,7 +48,10 @@ class Settings(BaseSettings):
     s3_prefix: str = "docstate/"
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
-    pipelines: Annotated[list[str], NoDecode] = ["workflows.pipelines.files"]
+    pipelines: Annotated[list[str], NoDecode] = [
+        "workflows.pipelines.files",
+        "workflows.pipelines.pages",
+    ]
     inline_threshold: int = Field(default=64 * 1024, ge=0, le=1024 * 1024)
     max_concurrent_activities: int = Field(default=100, ge=1)
     shutdown_grace: timedelta = timedelta(seconds=30)

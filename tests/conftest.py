@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from docstate import Client, DocumentType, Registry, Settings
-from docstate.blobstore import LocalBlobStore
+from docstate.blobstore import make_blob_store
 from docstate.devserver import SQLITE_PRAGMAS, free_port, temporal_binary
 from docstate.projection import (
     CoalescingWriter,
@@ -121,7 +121,7 @@ class Harness:
         self.engine = create_engine(settings.database_url)
         self.writer = CoalescingWriter(self.engine)
         self.queries = ProjectionQueries(self.engine)
-        self.blobs = LocalBlobStore(settings.blob_dir)
+        self.blobs = make_blob_store(settings)
         self.client = Client(temporal, settings, self.queries, self.blobs)
 
     def new_worker(self, *types: DocumentType, writer: ProjectionWriter | None = None) -> Worker:

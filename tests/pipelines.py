@@ -25,7 +25,7 @@ def _count(doc: Document, name: str) -> None:
 
 async def parse(doc: Document) -> Document:
     _count(doc, "parse")
-    return doc.with_content(doc.text.upper(), parsed=True)
+    return doc.with_content((doc.content or b"").upper(), parsed=True)
 
 
 async def flaky(doc: Document) -> Document:

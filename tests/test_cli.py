@@ -56,7 +56,11 @@ def cli(
     temporal_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Cli]:
     tmp = tmp_path_factory.mktemp("cli")
-    env = process_env(temporal_env.client, tmp, "workflows.pipelines.files,tests.pipelines")
+    env = process_env(
+        temporal_env.client,
+        tmp,
+        "workflows.pipelines.files,workflows.pipelines.pages,tests.pipelines",
+    )
     runner = Cli(env, tmp)
     assert "is up to date" in runner.ok("db", "upgrade")
     worker = subprocess.Popen(
@@ -159,6 +163,36 @@ def test_bad_input_gets_one_clear_line(cli: Cli) -> None:
     )
     usage = cli("submit")
     assert usage.returncode == 2 and "required" in usage.stderr
+
+
+def test_tree_children_and_content(cli: Cli) -> None:
+    (cli.tmp / "three.pdf").write_bytes(make_pdf(["alpha beta", "gamma delta", "epsilon"]))
+    out = cli.ok("submit", str(cli.tmp / "three.pdf"), "--type", "pdf", "--id", "three")
+    assert submitted_id(out) == "three"
+    assert cli("wait", "three", "--timeout", "60").returncode == 0
+    tree = cli.ok("tree", "three").splitlines()
+    assert tree[0] == "three  pdf  paged  completed"
+    assert tree[1] == "├── three/1  page  chunked  completed"
+    assert tree[2] == "│   └── three/1/c0  chunk  indexed  completed"
+    assert tree[-2] == "    └── three/3/c0  chunk  indexed  completed"
+    assert tree[-1] == "7 documents: 7 completed"
+    children = cli.ok("children", "three")
+    assert sorted(line.split()[0] for line in children.splitlines()[1:]) == [
+        "three/1",
+        "three/2",
+        "three/3",
+    ]
+    assert cli.ok("children", "three/3/c0").splitlines() == [
+        "ID  TYPE  STATE  STATUS  UPDATED  ERROR"
+    ]
+    assert cli.ok("content", "three/2/c0") == "gamma delta"
+    assert "three/2/c0" in cli.ok("list", "--type", "chunk", "--state", "indexed")
+    cli.ok("content", "three", "-o", str(cli.tmp / "copy.pdf"))
+    assert (cli.tmp / "copy.pdf").read_bytes() == (cli.tmp / "three.pdf").read_bytes()
+    assert "document 'nope' not found" in cli.fails("tree", "nope")
+    assert "document 'nope' not found" in cli.fails("children", "nope")
+    assert "document 'nope' not found" in cli.fails("content", "nope", "-o", str(cli.tmp / "x"))
+    assert not (cli.tmp / "x").exists() and not (cli.tmp / "x.partial").exists()
 
 
 def test_graph(cli: Cli) -> None:

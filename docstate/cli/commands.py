@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import glob
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +18,7 @@ from docstate.cli.render import (
     document_rows,
     history_rows,
     table,
+    tree_lines,
 )
 from docstate.client import Client
 from docstate.config import Settings
@@ -113,6 +116,45 @@ async def history(ds: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+async def tree(ds: Client, args: argparse.Namespace) -> int:
+    records = await ds.tree(args.id)
+    print(as_json(records) if args.json else tree_lines(records))
+    return 0
+
+
+async def children(ds: Client, args: argparse.Namespace) -> int:
+    records = await ds.children(args.id)
+    if not records:
+        await ds.get(args.id)  # an unknown id is an error; a leaf simply has none
+    print(as_json(records) if args.json else table(DOCUMENT_HEADERS, document_rows(records)))
+    return 0
+
+
+async def content(ds: Client, args: argparse.Namespace) -> int:
+    """Stream a document's content to a file or to stdout, a chunk at a time.
+
+    A file appears only once complete and hash-checked (written aside, then renamed).
+    """
+    if not args.output:
+        async for chunk in ds.content(args.id):
+            sys.stdout.buffer.write(chunk)
+        sys.stdout.buffer.flush()
+        return 0
+    final = Path(args.output)
+    partial = final.with_name(final.name + ".partial")
+    handle = await asyncio.to_thread(partial.open, "wb")
+    try:
+        async for chunk in ds.content(args.id):
+            await asyncio.to_thread(handle.write, chunk)
+    except BaseException:
+        handle.close()
+        partial.unlink(missing_ok=True)
+        raise
+    handle.close()
+    partial.replace(final)
+    return 0
+
+
 async def wait(ds: Client, args: argparse.Namespace) -> int:
     record = await ds.wait(args.id, timeout=args.timeout)
     print(
@@ -146,4 +188,16 @@ def fail_line(err: BaseException) -> str:
     return f"{head} {'; '.join(rest)}".strip() if rest else head
 
 
-__all__ = ["DocStateError", "act", "graph", "history", "list_documents", "status", "submit", "wait"]
+__all__ = [
+    "DocStateError",
+    "act",
+    "children",
+    "content",
+    "graph",
+    "history",
+    "list_documents",
+    "status",
+    "submit",
+    "tree",
+    "wait",
+]

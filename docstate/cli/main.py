@@ -81,6 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
 
+    p = add("tree", "a document and everything derived from it")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+
+    p = add("children", "the documents derived directly from one")
+    p.add_argument("id")
+    p.add_argument("--json", action="store_true")
+
+    p = add("content", "a document's content, streamed to stdout or a file")
+    p.add_argument("id")
+    p.add_argument("-o", "--output", help="write to this file instead of stdout")
+
     p = add("wait", "wait until a document settles (exit 0 when completed)")
     p.add_argument("id")
     p.add_argument("--timeout", type=float, default=None)
@@ -103,6 +115,9 @@ CLIENT_COMMANDS = {
     "list": commands.list_documents,
     "history": commands.history,
     "wait": commands.wait,
+    "tree": commands.tree,
+    "children": commands.children,
+    "content": commands.content,
     **{a.value: commands.act for a in Action},
 }
 

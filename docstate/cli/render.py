@@ -83,3 +83,31 @@ def history_rows(events: Sequence[EventRecord]) -> list[list[Any]]:
 
 
 HISTORY_HEADERS = ("SEQ", "AT", "TRANSITION", "FROM", "TO", "STATUS", "ATTEMPT", "ERROR")
+
+
+def tree_lines(records: Sequence[DocumentRecord]) -> str:
+    """A lineage as an indented tree, each document with its type, state and status."""
+    by_parent: dict[str | None, list[DocumentRecord]] = {}
+    for r in records:
+        by_parent.setdefault(r.parent_id, []).append(r)
+    top = records[0]
+    lines: list[str] = []
+
+    def walk(record: DocumentRecord, prefix: str, last: bool, depth: int) -> None:
+        branch = "" if depth == 0 else ("└── " if last else "├── ")
+        error = f"  ({_cell(record.error)})" if record.error else ""
+        lines.append(
+            f"{prefix}{branch}{record.id}  {record.type}  {record.state}  "
+            f"{record.status.value}{error}"
+        )
+        kids = by_parent.get(record.id, [])
+        below = prefix if depth == 0 else prefix + ("    " if last else "│   ")
+        for i, kid in enumerate(kids):
+            walk(kid, below, i == len(kids) - 1, depth + 1)
+
+    walk(top, "", True, 0)
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r.status.value] = counts.get(r.status.value, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    return "\n".join([*lines, f"{len(records)} documents: {summary}"])
