@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from docstate import DocumentType, Status
+from docstate import Document, DocumentType, Status, Transition
 from docstate.graph import to_mermaid
 from tests.conftest import Harness
 from workflows.pipelines.files import FILE
@@ -59,3 +59,15 @@ async def test_the_client_example_runs(harness: Harness, monkeypatch: pytest.Mon
     assert record.status is Status.COMPLETED
     assert record.metadata["format"] == "text"
     assert [e.transition for e in events][-1] == "normalize"
+
+
+def test_the_fan_out_example_derives_pages() -> None:
+    namespace: dict[str, object] = {}
+    exec(block("python", "SPLIT = Transition("), namespace)
+    split = namespace["SPLIT"]
+    assert isinstance(split, Transition) and split.fan_out.window == 50
+    pages = split.run(Document(id="r", type="pdf", content=b"one\ftwo"))
+    assert [(p.id, p.type, p.text, p.parent_id) for p in pages] == [
+        ("r/1", "page", "one", "r"),
+        ("r/2", "page", "two", "r"),
+    ]
