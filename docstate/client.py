@@ -209,6 +209,10 @@ class Client:
             raise DocumentNotFound(document_id)
         return records
 
+    async def counts(self, root_id: str) -> dict[tuple[str, Status], int]:
+        """Documents of a lineage per (state, status): how far along an original is."""
+        return await self.queries.tree_counts(root_id)
+
     async def content(self, document_id: str) -> AsyncIterator[bytes]:
         """The document's current content, streamed in chunks (hash-checked at the end).
 

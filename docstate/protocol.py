@@ -67,6 +67,17 @@ class HistoryEntry(BaseModel):
         return cls.model_validate(write.model_dump(include=set(cls.model_fields)))
 
 
+class FanOutCursor(BaseModel):
+    """How far a fan-out has got: what a parent carries when it continues-as-new midway."""
+
+    transition: str
+    manifest: ContentRef
+    count: int
+    offset: int = 0
+    failed: int = 0
+    first_failure: str | None = None
+
+
 class Carry(BaseModel):
     """What a document's workflow carries across continue-as-new."""
 
@@ -75,6 +86,7 @@ class Carry(BaseModel):
     status: Status
     step: int
     history: list[HistoryEntry] = Field(default_factory=list)
+    fan_out: FanOutCursor | None = None
 
 
 class DocumentWorkflowInput(BaseModel):

@@ -95,3 +95,16 @@ async def test_the_same_pipeline_with_content_in_s3(
     assert keys >= 4  # the PDF, page texts, chunk texts, manifests: all in S3
     assert not any((tmp_path / "blobs").glob("**/*"))  # nothing on local disk
     await h.engine.dispose()
+
+
+async def test_a_missing_blob_leaves_the_document_waiting(harness: Harness) -> None:
+    doc_id = new_id("lost")
+    content = b"x" * 5000  # above the harness's inline threshold: it travels by reference
+    doc = await harness.client.submit(content, type="basic", id=doc_id)
+    assert doc.content is None and doc.content_ref is not None
+    sha = doc.content_ref.sha256
+    (harness.settings.blob_dir / sha[:2] / sha).unlink()  # lost before any worker ran
+    async with harness.worker(*p.ALL):
+        record = await harness.client.wait(doc_id, timeout=60)
+    assert record.status is Status.WAITING
+    assert record.error == f"ContentError: blob {sha} is missing from {harness.settings.blob_dir}"

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         ControlRequest,
         DerivedPage,
         DocumentWorkflowInput,
+        FanOutCursor,
         HistoryEntry,
         Snapshot,
         TransitionInput,
@@ -91,6 +92,9 @@ class DocumentWorkflow:
     async def run(self, input: DocumentWorkflowInput) -> Snapshot:
         try:
             spec = self._spec or await self._start()
+            if input.carry and input.carry.fan_out:
+                cursor = input.carry.fan_out
+                await self._fan_out(spec, spec.transition(cursor.transition), cursor)
             while not spec.is_final(self._state) and not self._cancel_requested:
                 if self._paused:
                     await self._hold()
@@ -169,7 +173,12 @@ class DocumentWorkflow:
             if not output.projected:
                 await self._write(output.write)
             if output.derived is not None:
-                await self._fan_out(spec, transition, output.derived, output.derived_count)
+                cursor = FanOutCursor(
+                    transition=transition.name,
+                    manifest=output.derived,
+                    count=output.derived_count,
+                )
+                await self._fan_out(spec, transition, cursor)
             return
 
     async def _run_activity(
@@ -206,20 +215,27 @@ class DocumentWorkflow:
             self._activity = None
 
     async def _fan_out(
-        self, spec: PipelineSpec, transition: TransitionSpec, manifest: ContentRef, count: int
+        self, spec: PipelineSpec, transition: TransitionSpec, cursor: FanOutCursor
     ) -> None:
-        """Run each derived document as a child workflow, ``window`` at a time."""
+        """Run each derived document as a child workflow, ``window`` at a time.
+
+        When Temporal suggests continuing as new, no more children start; once the running
+        ones have ended (closing this run would cancel them) the fan-out goes on in a new
+        run from where it stopped.
+        """
         policy = transition.fan_out
         queue: list[Document] = []
-        offset = 0
-        failures: list[str] = []
+        draining = False
         try:
-            while (offset < count or self._children) and not self._cancel_requested:
-                while offset < count and len(self._children) < policy.window:
+            while not self._cancel_requested:
+                draining = draining or workflow.info().is_continue_as_new_suggested()
+                while not draining and cursor.offset < cursor.count:
+                    if len(self._children) >= policy.window:
+                        break
                     if not queue:
-                        queue = await self._derived_page(manifest, offset)
+                        queue = await self._derived_page(cursor.manifest, cursor.offset)
                     child = queue.pop(0)
-                    offset += 1
+                    cursor.offset += 1
                     self._children.add(asyncio.create_task(self._run_child(child, policy.wait)))
                 if not self._children:
                     break
@@ -227,7 +243,8 @@ class DocumentWorkflow:
                 for task in done:
                     self._children.discard(task)
                     if not task.cancelled() and (error := task.result()):
-                        failures.append(error)
+                        cursor.failed += 1
+                        cursor.first_failure = cursor.first_failure or error
         finally:
             # Cancelled (here or from Temporal): stop the children that run, and let them
             # record it, before this document records its own cancellation.
@@ -238,17 +255,22 @@ class DocumentWorkflow:
             self._children.clear()
         if self._cancel_requested:
             return
-        await self._children_done(spec, transition, count, failures)
+        if cursor.offset < cursor.count:
+            self._continue_as_new(spec, fan_out=cursor)
+        await self._children_done(spec, transition, cursor)
 
     async def _children_done(
-        self, spec: PipelineSpec, transition: TransitionSpec, count: int, failures: list[str]
+        self, spec: PipelineSpec, transition: TransitionSpec, cursor: FanOutCursor
     ) -> None:
-        if failures:
-            summary = f"{len(failures)} of {count} derived documents failed, first: {failures[0]}"
+        if cursor.failed:
+            summary = (
+                f"{cursor.failed} of {cursor.count} derived documents failed, "
+                f"first: {cursor.first_failure}"
+            )
             if transition.fan_out.on_child_failure == "fail":
                 await self._fail(summary, "DerivedDocumentsFailed")
             self._doc = self._doc.model_copy(
-                update={"metadata": {**self._doc.metadata, "derived_failed": len(failures)}}
+                update={"metadata": {**self._doc.metadata, "derived_failed": cursor.failed}}
             )
             await self._record(
                 self._running_or_done(spec), transition=transition.name, error=summary
@@ -323,13 +345,14 @@ class DocumentWorkflow:
         await self._record(Status.FAILED, error=error)
         raise ApplicationError(error, type=kind, non_retryable=True)
 
-    def _continue_as_new(self, spec: PipelineSpec) -> None:
+    def _continue_as_new(self, spec: PipelineSpec, fan_out: FanOutCursor | None = None) -> NoReturn:
         carry = Carry(
             spec=spec,
             state=self._state,
             status=self._status,
             step=self._step,
             history=self._history[-HISTORY_KEPT:],
+            fan_out=fan_out,
         )
         workflow.continue_as_new(DocumentWorkflowInput(document=self._doc, carry=carry))
 
