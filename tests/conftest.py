@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from temporalio.client import Client as TemporalClient
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -22,6 +21,7 @@ from docstate.projection import (
     CoalescingWriter,
     ProjectionQueries,
     ProjectionWriter,
+    create_database,
     create_engine,
     upgrade,
 )
@@ -59,22 +59,9 @@ def task_queue() -> str:
     return f"tq-{uuid.uuid4().hex}"
 
 
-async def _ensure_postgres_database(url: str) -> None:
-    target = sa.engine.make_url(url)
-    admin = create_engine(target.set(database="postgres").render_as_string(hide_password=False))
-    async with admin.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        exists = await conn.scalar(
-            sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database}
-        )
-        if not exists:
-            await conn.execute(sa.text(f'CREATE DATABASE "{target.database}"'))
-    await admin.dispose()
-
-
 @pytest.fixture(scope="session")
 async def postgres_url() -> str:
-    await _ensure_postgres_database(POSTGRES_URL)
+    await create_database(POSTGRES_URL)
     await upgrade(POSTGRES_URL)
     return POSTGRES_URL
 

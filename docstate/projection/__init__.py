@@ -1,7 +1,7 @@
 """The projection: every document's state, status, history and lineage in SQL."""
 
 from docstate.projection.engine import create_engine
-from docstate.projection.migrate import ensure_current, upgrade
+from docstate.projection.migrate import create_database, ensure_current, upgrade
 from docstate.projection.queries import ProjectionQueries
 from docstate.projection.records import DocumentRecord, EventRecord, ProjectionWrite
 from docstate.projection.writer import CoalescingWriter, ProjectionWriter
@@ -13,6 +13,7 @@ __all__ = [
     "ProjectionQueries",
     "ProjectionWrite",
     "ProjectionWriter",
+    "create_database",
     "create_engine",
     "ensure_current",
     "upgrade",

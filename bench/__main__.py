@@ -1,0 +1,148 @@
+"""DocState's benchmark: ``python -m bench [--quick] [--json PATH]``.
+
+Starts its own file-backed dev server and runs, interleaved over rounds and side by side,
+the raw-SDK baseline and the same shape through DocState (PostgreSQL and SQLite
+projections), an I/O-bound pipeline at several concurrencies, and a fan-out. After each
+arm it checks the projection: every row completed at its newest version, exact counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import temporalio
+
+from bench import arms
+from bench.measure import median_of
+from docstate.config import Settings
+from docstate.devserver import start_dev_server
+from docstate.projection import create_database
+from docstate.temporal import connect_temporal
+
+POSTGRES = os.environ.get(
+    "DOCSTATE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/docstate_bench"
+)
+COLUMNS = [
+    ("docs/s", "docs_per_s"),
+    ("act/s", "activities_per_s"),
+    ("lat p50", "latency_p50_s"),
+    ("lat p99", "latency_p99_s"),
+    ("lag p50", "projection_lag_p50_s"),
+    ("lag p99", "projection_lag_p99_s"),
+    ("cpu/doc w", "worker_cpu_s_per_doc"),
+    ("cpu/doc s", "server_cpu_s_per_doc"),
+    ("rss MiB", "peak_rss_mib"),
+    ("events/doc", "history_events_per_doc"),
+    ("vs raw", "ratio_vs_raw"),
+    ("check", "check"),
+]
+
+
+def plan(args: argparse.Namespace) -> dict[str, Any]:
+    quick = args.quick
+    docs = args.docs or (60 if quick else 300)
+    return {
+        "docs": docs,
+        "io": {1: 10 if quick else 20, 5: 25 if quick else 50, 50: 100 if quick else 200},
+        "children": 200 if quick else 1000,
+        "rounds": args.rounds or (1 if quick else 3),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    p = plan(args)
+    await create_database(POSTGRES)
+    with tempfile.TemporaryDirectory(prefix="docstate-bench-") as tmp:
+        work = Path(tmp)
+        server = await start_dev_server(work / "temporal.db", headless=True)
+        try:
+            temporal = await connect_temporal(Settings(temporal_address=server.address))
+            bench = arms.Bench(temporal, server.process.pid, work, POSTGRES)
+            sqlite = f"sqlite+aiosqlite:///{work / 'projection.db'}"
+            runs: dict[str, list[dict[str, Any]]] = {}
+
+            def note(name: str, result: dict[str, Any]) -> None:
+                runs.setdefault(name, []).append(result)
+                print(
+                    f"  {name:16} {result['docs_per_s']:7.2f} docs/s  {result.get('check', '')}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+            for round_ in range(p["rounds"]):
+                print(f"round {round_ + 1}/{p['rounds']}", file=sys.stderr, flush=True)
+                note("raw", await arms.raw(bench, p["docs"]))
+                note("docstate-pg", await arms.docstate(bench, POSTGRES, p["docs"]))
+                note("docstate-sqlite", await arms.docstate(bench, sqlite, p["docs"]))
+            for concurrency, docs in p["io"].items():
+                note(
+                    f"io-bound-{concurrency}",
+                    await arms.docstate(
+                        bench, POSTGRES, docs, type_name="bench_io", concurrency=concurrency
+                    ),
+                )
+            note("fan-out", await arms.fan_out(bench, POSTGRES, p["children"]))
+        finally:
+            server.stop()
+    results = {name: median_of(r) for name, r in runs.items()}
+    raw_rate = results["raw"]["docs_per_s"]
+    for name in ("docstate-pg", "docstate-sqlite"):
+        results[name]["ratio_vs_raw"] = round(results[name]["docs_per_s"] / raw_rate, 2)
+    base = results["io-bound-1"]["docs_per_s"]
+    for c in (5, 50):
+        results[f"io-bound-{c}"]["speedup_vs_1"] = round(
+            results[f"io-bound-{c}"]["docs_per_s"] / base, 1
+        )
+    return {
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "temporalio": temporalio.__version__,
+            "platform": platform.platform(),
+        },
+        "plan": {k: v for k, v in p.items() if k != "io"}
+        | {"io": {str(k): v for k, v in p["io"].items()}},
+        "arms": results,
+    }
+
+
+def table(report: dict[str, Any]) -> str:
+    header = ["arm", *(c for c, _ in COLUMNS)]
+    rows = [header]
+    for name, r in report["arms"].items():
+        cells = [name]
+        for _, key in COLUMNS:
+            value = r.get(key)
+            if key == "ratio_vs_raw" and value is None and "speedup_vs_1" in r:
+                value = f"x{r['speedup_vs_1']} (vs c=1)"
+            cells.append("-" if value is None else str(value))
+        rows.append(cells)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a small version (under 2 minutes)")
+    parser.add_argument("--docs", type=int, help="documents per throughput arm")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (median reported)")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+    report = asyncio.run(run(args))
+    print(table(report))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

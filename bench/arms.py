@@ -1,0 +1,176 @@
+"""The benchmark's arms, each against the same dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from temporalio.client import Client as TemporalClient
+from temporalio.worker import Worker
+
+from bench import pipelines
+from bench.measure import LagWriter, Sample, percentile
+from bench.raw import RawPipeline, noop
+from docstate import Client, Registry, Settings, Status
+from docstate.blobstore import LocalBlobStore
+from docstate.projection import ProjectionQueries, create_engine, upgrade
+from docstate.projection.schema import document_events, documents
+from docstate.protocol import workflow_id
+from worker import build_worker
+
+
+@dataclass
+class Bench:
+    temporal: TemporalClient
+    server_pid: int
+    workdir: Path
+    postgres_url: str
+
+    def queue(self) -> str:
+        return f"bench-{uuid.uuid4().hex[:8]}"
+
+
+async def _bounded(count: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> None:
+    gate = asyncio.Semaphore(concurrency)
+
+    async def run(i: int) -> None:
+        async with gate:
+            await one(i)
+
+    await asyncio.gather(*(run(i) for i in range(count)))
+
+
+async def raw(bench: Bench, docs: int, steps: int = 3) -> dict[str, Any]:
+    """N workflows x K no-op activities on the plain SDK, default worker settings."""
+    queue = bench.queue()
+    async with Worker(bench.temporal, task_queue=queue, workflows=[RawPipeline], activities=[noop]):
+        sample = Sample(docs, steps, bench.server_pid)
+
+        async def one(i: int) -> None:
+            start = time.perf_counter()
+            await bench.temporal.execute_workflow(
+                RawPipeline.run, steps, id=f"raw-{queue}-{i}", task_queue=queue
+            )
+            sample.latencies.append(time.perf_counter() - start)
+
+        await _bounded(docs, docs, one)
+        result = sample.finish()
+    result["history_events_per_doc"] = await _events(bench, [f"raw-{queue}-{i}" for i in (0, 1)])
+    return result
+
+
+async def docstate(
+    bench: Bench,
+    url: str,
+    docs: int,
+    *,
+    type_name: str = "bench_noop",
+    steps: int = 3,
+    concurrency: int | None = None,
+    metadata: dict[str, Any] | None = None,
+    expected_rows: int | None = None,
+) -> dict[str, Any]:
+    """The same shape as a DocState pipeline, projection on, default worker settings."""
+    queue = bench.queue()
+    await upgrade(url)
+    engine = create_engine(url)
+    writer = LagWriter(engine)
+    settings = Settings(task_queue=queue, database_url=url, blob_dir=bench.workdir / "blobs")
+    blobs = LocalBlobStore(settings.blob_dir)
+    client = Client(bench.temporal, settings, ProjectionQueries(engine), blobs)
+    registry = Registry(pipelines.ALL)
+    ids = [f"{queue}-{i}" for i in range(docs)]
+    async with build_worker(
+        bench.temporal, task_queue=queue, registry=registry, writer=writer, blobs=blobs
+    ):
+        sample = Sample(docs, steps, bench.server_pid)
+
+        async def one(i: int) -> None:
+            start = time.perf_counter()
+            await client.submit(None, type=type_name, id=ids[i], metadata=metadata)
+            await bench.temporal.get_workflow_handle(workflow_id(ids[i])).result()
+            sample.latencies.append(time.perf_counter() - start)
+
+        await _bounded(docs, concurrency or docs, one)
+        result = sample.finish(
+            projection_lag_p50_s=round(percentile(writer.lags, 0.5) or 0, 4),
+            projection_lag_p99_s=round(percentile(writer.lags, 0.99) or 0, 4),
+            commits=writer.transactions,
+            writes=len(writer.lags),
+        )
+    result["history_events_per_doc"] = await _events(bench, [workflow_id(i) for i in ids[:2]])
+    result["check"] = await _check(engine, ids, expected_rows or docs)
+    await engine.dispose()
+    return result
+
+
+async def fan_out(bench: Bench, url: str, children: int) -> dict[str, Any]:
+    """One document deriving ``children`` documents, each its own child workflow."""
+    result = await docstate(
+        bench,
+        url,
+        1,
+        type_name="bench_fan",
+        steps=1,
+        metadata={"children": children},
+        expected_rows=children + 1,
+    )
+    # per derived document, not per submitted one
+    seconds = result["seconds"]
+    result.update(
+        docs=children + 1,
+        docs_per_s=round((children + 1) / seconds, 2),
+        activities_per_s=round((children + 1) / seconds, 1),
+    )
+    return result
+
+
+async def _events(bench: Bench, workflow_ids: list[str]) -> float:
+    counts = []
+    for wid in workflow_ids:
+        history = await bench.temporal.get_workflow_handle(wid).fetch_history()
+        counts.append(len(history.events))
+    return sum(counts) / len(counts)
+
+
+async def _check(engine: Any, ids: list[str], expected_rows: int) -> str:
+    """Every row completed at its final version, no duplicate events, exact lineage."""
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(
+                    documents.c.id, documents.c.status, documents.c.version, documents.c.root_id
+                ).where(documents.c.root_id.in_(ids))
+            )
+        ).all()
+        events = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(document_events)
+            .where(document_events.c.document_id.in_([r.id for r in rows]))
+        )
+        newest = await conn.scalar(
+            sa.select(sa.func.count())
+            .select_from(documents)
+            .where(
+                documents.c.root_id.in_(ids),
+                documents.c.version
+                == sa.select(sa.func.max(document_events.c.seq))
+                .where(document_events.c.document_id == documents.c.id)
+                .scalar_subquery(),
+            )
+        )
+    problems = []
+    incomplete = [r.id for r in rows if r.status != Status.COMPLETED.value]
+    if incomplete:
+        problems.append(f"{len(incomplete)} not completed")
+    if newest != len(rows):
+        problems.append(f"{len(rows) - (newest or 0)} rows not at their newest version")
+    if len(rows) != expected_rows:
+        problems.append(f"{len(rows)} rows, expected {expected_rows}")
+    return "ok" if not problems else "; ".join(problems) + f" ({events} events)"

@@ -1,0 +1,115 @@
+"""What the benchmark measures: throughput, latency, projection lag, CPU, memory."""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from docstate.projection import CoalescingWriter, ProjectionWrite
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class LagWriter(CoalescingWriter):
+    """The worker's writer, noting for each write how long after its transition ended
+    (``write.at``) its row became visible (its transaction committed)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.lags: list[float] = []
+
+    async def _write(self, writes: Sequence[ProjectionWrite]) -> None:
+        await super()._write(writes)
+        now = datetime.now(UTC)
+        self.lags += [(now - w.at).total_seconds() for w in writes]
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def reset_peak_rss() -> None:
+    # Linux: writing 5 to clear_refs resets the peak resident set size (VmHWM).
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class Sample:
+    """One arm's run: call :meth:`finish` when every document has completed."""
+
+    docs: int
+    activities_per_doc: int
+    server_pid: int
+    started: float = field(default_factory=time.perf_counter)
+    cpu_self: float = field(default_factory=time.process_time)
+    latencies: list[float] = field(default_factory=list)
+    cpu_server: float = 0.0
+
+    def __post_init__(self) -> None:
+        reset_peak_rss()
+        self.cpu_server = process_cpu(self.server_pid)
+
+    def finish(self, **extra: Any) -> dict[str, Any]:
+        elapsed = time.perf_counter() - self.started
+        result = {
+            "docs": self.docs,
+            "seconds": round(elapsed, 2),
+            "docs_per_s": round(self.docs / elapsed, 2),
+            "activities_per_s": round(self.docs * self.activities_per_doc / elapsed, 1),
+            "latency_p50_s": _round(percentile(self.latencies, 0.5)),
+            "latency_p99_s": _round(percentile(self.latencies, 0.99)),
+            "worker_cpu_s_per_doc": round((time.process_time() - self.cpu_self) / self.docs, 4),
+            "server_cpu_s_per_doc": round(
+                (process_cpu(self.server_pid) - self.cpu_server) / self.docs, 4
+            ),
+            "peak_rss_mib": round(peak_rss_mib(), 1),
+        }
+        result.update(extra)
+        return result
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per metric, the median over rounds (numbers) or the last value (anything else)."""
+    merged: dict[str, Any] = {}
+    for key in runs[0]:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        numeric = values and all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in values
+        )
+        merged[key] = statistics.median(values) if numeric else (values[-1] if values else None)
+    merged["rounds"] = len(runs)
+    return merged

@@ -1,0 +1,46 @@
+"""The pipelines DocState's benchmark arms run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from docstate import Document, DocumentType, FanOut, State, Transition
+
+
+async def noop(doc: Document) -> None:
+    return None
+
+
+async def io_wait(doc: Document) -> None:
+    await asyncio.sleep(0.1)  # an I/O-bound transition: a 100 ms call to another service
+
+
+def fan(doc: Document) -> list[Document]:
+    return [doc.derive(key=i, type="bench_leaf") for i in range(int(doc.metadata["children"]))]
+
+
+def linear(name: str, steps: int, run: Callable[[Document], Any]) -> DocumentType:
+    states = [f"s{i}" for i in range(steps + 1)]
+    return DocumentType(
+        name=name,
+        states=[State(states[0], initial=True), *states[1:-1], State(states[-1], final=True)],
+        transitions=[
+            Transition(name=f"t{i}", source=states[i], target=states[i + 1], run=run)
+            for i in range(steps)
+        ],
+    )
+
+
+NOOP3 = linear("bench_noop", 3, noop)
+IO3 = linear("bench_io", 3, io_wait)
+LEAF = linear("bench_leaf", 1, noop)
+FAN = DocumentType(
+    name="bench_fan",
+    states=[State("new", initial=True), State("split", final=True)],
+    transitions=[
+        Transition(name="split", source="new", target="split", run=fan, fan_out=FanOut(window=50))
+    ],
+)
+ALL = (NOOP3, IO3, LEAF, FAN)
