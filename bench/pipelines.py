@@ -21,19 +21,22 @@ def fan(doc: Document) -> list[Document]:
     return [doc.derive(key=i, type="bench_leaf") for i in range(int(doc.metadata["children"]))]
 
 
-def linear(name: str, steps: int, run: Callable[[Document], Any]) -> DocumentType:
+def linear(
+    name: str, steps: int, run: Callable[[Document], Any], local: bool = False
+) -> DocumentType:
     states = [f"s{i}" for i in range(steps + 1)]
     return DocumentType(
         name=name,
         states=[State(states[0], initial=True), *states[1:-1], State(states[-1], final=True)],
         transitions=[
-            Transition(name=f"t{i}", source=states[i], target=states[i + 1], run=run)
+            Transition(name=f"t{i}", source=states[i], target=states[i + 1], run=run, local=local)
             for i in range(steps)
         ],
     )
 
 
 NOOP3 = linear("bench_noop", 3, noop)
+NOOP3_LOCAL = linear("bench_noop_local", 3, noop, local=True)  # the opt-in fast path
 IO3 = linear("bench_io", 3, io_wait)
 LEAF = linear("bench_leaf", 1, noop)
 FAN = DocumentType(
@@ -43,4 +46,4 @@ FAN = DocumentType(
         Transition(name="split", source="new", target="split", run=fan, fan_out=FanOut(window=50))
     ],
 )
-ALL = (NOOP3, IO3, LEAF, FAN)
+ALL = (NOOP3, NOOP3_LOCAL, IO3, LEAF, FAN)

@@ -100,6 +100,10 @@ class TransitionSpec(_Declaration):
             runs, so cancellation reaches a long transition promptly.
         skippable: Whether an operator may ``skip`` this transition when it fails.
         fan_out: How the documents this transition derives run.
+        local: Opt-in fast path for short transitions (seconds at most): run as a Temporal
+            local activity, in the worker that runs the workflow, with no round trip
+            through the server. Retries, timeouts, history and projection are the same;
+            it cannot heartbeat.
     """
 
     name: str
@@ -111,6 +115,7 @@ class TransitionSpec(_Declaration):
     heartbeat: timedelta | None = None
     skippable: bool = False
     fan_out: FanOut = FanOut()
+    local: bool = False
 
     def matches(self, metadata: Mapping[str, Any]) -> bool:
         """Whether this transition's ``when`` rule holds for ``metadata``."""

@@ -42,6 +42,11 @@ def find_problems(spec: PipelineSpec) -> list[str]:
             names = ", ".join(t.name for t in outgoing[state])
             problems.append(f"final state {state!r} has outgoing transitions: {names}")
     problems += _ambiguities(outgoing)
+    problems += [
+        f"transition {t.name!r} is local and cannot heartbeat: drop `heartbeat` or `local`"
+        for t in spec.transitions
+        if t.local and t.heartbeat
+    ]
 
     if len(initials) == 1 and finals:
         problems += _reachability(spec, initials[0], finals, known)

@@ -173,3 +173,6 @@ FAN = _fan("fan")
 FAN_STRICT = _fan("fan_strict", on_child_failure="fail")
 FAN_NARROW = _fan("fan_narrow", window=5)
 ALL = (*ALL, LEAF, SLEEPER, FAN, FAN_STRICT, FAN_NARROW)
+
+LOCAL = _linear("local", ("parse", parse), ("enrich", flaky), ("check", reject), local=True)
+ALL = (*ALL, LOCAL)

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from docstate import DocumentNotFound, DuplicateDocument, InvalidTransition, Status
@@ -288,3 +289,31 @@ async def test_pause_right_after_submit_holds_before_the_first_step(harness: Har
         done = await wait_for(lambda: _closed(harness, doc_id))
     assert done.status is Status.COMPLETED
     assert p.calls[f"{doc_id}:parse"] == 1
+
+
+async def test_local_transitions_keep_the_same_semantics(harness: Harness) -> None:
+    """The opt-in fast path: retries, waiting, retry and projection as for activities."""
+    doc_id, bad_id = new_id(), new_id()
+    p.failures_left[doc_id] = 100
+    async with harness.worker(*p.ALL):
+        await harness.client.submit(b"x", type="local", id=doc_id)
+        await harness.client.submit(b"x", type="local", id=bad_id, metadata={"bad": True})
+        waiting = await harness.client.wait(doc_id, timeout=30)
+        assert (waiting.status, waiting.state) == (Status.WAITING, "s1")
+        assert p.calls[f"{doc_id}:flaky"] == 3
+        p.failures_left[doc_id] = 0
+        await harness.client.retry(doc_id)
+        done = await wait_for(lambda: _closed(harness, doc_id))
+        bad = await harness.client.wait(bad_id, timeout=30)
+        history = await harness.temporal.get_workflow_handle(f"doc:{doc_id}").fetch_history()
+    assert done.status is Status.COMPLETED and done.metadata == {"parsed": True, "enriched": True}
+    assert p.calls[f"{doc_id}:parse"] == 1
+    assert bad.status is Status.WAITING and p.calls[f"{bad_id}:reject"] == 1
+    events = await harness.client.history(doc_id)
+    assert [(e.transition, e.attempt) for e in events if e.error and e.transition][:3] == [
+        ("enrich", 1),
+        ("enrich", 2),
+        ("enrich", 3),
+    ]
+    kinds = {e.event_type for e in history.events}
+    assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds  # no server round trips

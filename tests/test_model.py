@@ -125,6 +125,14 @@ def test_a_valid_pipeline_builds_and_exposes_its_shape() -> None:
             "no final state",
         ),
         (
+            GOOD_STATES,
+            [
+                t("parse", "new", "parsed", local=True, heartbeat=timedelta(seconds=1)),
+                t("finish", "parsed", "done"),
+            ],
+            "transition 'parse' is local and cannot heartbeat",
+        ),
+        (
             [State("new", initial=True), "bad state", State("done", final=True)],
             [t("parse", "new", "bad state"), t("finish", "bad state", "done")],
             "state name 'bad state' is not a plain name",

@@ -18,7 +18,6 @@ from typing import NoReturn
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
-    ActivityError,
     ApplicationError,
     ChildWorkflowError,
     FailureError,
@@ -66,7 +65,11 @@ RECORD_TIMEOUT = timedelta(seconds=30)
 START_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
 
 
-@workflow.defn(name=WORKFLOW_NAME)
+# Not sandboxed: the sandbox re-creates modules and proxies builtins on every activation
+# (measured: a third of the worker's CPU per document). It guards against hidden
+# non-determinism in user code, and user code never runs here: this engine module sees
+# only the pipeline's shape, and tests/test_replay.py replays recorded histories against it.
+@workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
 class DocumentWorkflow:
     """Runs one document through its pipeline; see the module docstring."""
 
@@ -113,7 +116,7 @@ class DocumentWorkflow:
                 await self._record(Status.CANCELLED, error="cancelled on request")
             # The result stays small: a parent's history holds every child's result.
             return self.snapshot().model_copy(update={"history": []})
-        except (asyncio.CancelledError, ActivityError) as err:
+        except (asyncio.CancelledError, FailureError) as err:
             if not self._cancelled_in_temporal(err):
                 raise
             # Cancelled from Temporal (client, CLI, web UI): the running activity has been
@@ -150,7 +153,8 @@ class DocumentWorkflow:
             self._transition = transition.name
             try:
                 output = await self._run_activity(spec, transition)
-            except (ActivityError, asyncio.CancelledError) as err:
+            # A local activity's failure arrives unwrapped (not as an ActivityError).
+            except (FailureError, asyncio.CancelledError) as err:
                 if self._cancelled_in_temporal(err):
                     raise  # handled in run()
                 if self._cancel_requested:
@@ -185,30 +189,43 @@ class DocumentWorkflow:
         self, spec: PipelineSpec, transition: TransitionSpec
     ) -> TransitionOutput:
         info = workflow.info()
-        self._activity = workflow.start_activity(
-            spec.activity_name(transition),
-            TransitionInput(
-                document=self._doc,
-                spec_name=spec.name,
-                transition=transition.name,
-                target=transition.target,
-                target_is_final=spec.is_final(transition.target),
-                step=self._step,
-                workflow_id=info.workflow_id,
-                run_id=info.run_id,
-            ),
-            result_type=TransitionOutput,
-            start_to_close_timeout=transition.timeout,
-            heartbeat_timeout=transition.heartbeat,
-            retry_policy=retry_policy(transition.retry),
-            # With heartbeats the activity learns of cancellation: wait for it to stop.
-            cancellation_type=(
-                workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-                if transition.heartbeat
-                else workflow.ActivityCancellationType.TRY_CANCEL
-            ),
-            summary=f"{self._doc.id}: {transition.source} -> {transition.target}",
+        name = spec.activity_name(transition)
+        input = TransitionInput(
+            document=self._doc,
+            spec_name=spec.name,
+            transition=transition.name,
+            target=transition.target,
+            target_is_final=spec.is_final(transition.target),
+            step=self._step,
+            workflow_id=info.workflow_id,
+            run_id=info.run_id,
         )
+        summary = f"{self._doc.id}: {transition.source} -> {transition.target}"
+        if transition.local:
+            self._activity = workflow.start_local_activity(
+                name,
+                input,
+                result_type=TransitionOutput,
+                start_to_close_timeout=transition.timeout,
+                retry_policy=retry_policy(transition.retry),
+                summary=summary,
+            )
+        else:
+            self._activity = workflow.start_activity(
+                name,
+                input,
+                result_type=TransitionOutput,
+                start_to_close_timeout=transition.timeout,
+                heartbeat_timeout=transition.heartbeat,
+                retry_policy=retry_policy(transition.retry),
+                # With heartbeats the activity learns of cancellation: wait for it to stop.
+                cancellation_type=(
+                    workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+                    if transition.heartbeat
+                    else workflow.ActivityCancellationType.TRY_CANCEL
+                ),
+                summary=summary,
+            )
         try:
             return await self._activity
         finally:

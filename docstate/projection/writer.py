@@ -9,23 +9,17 @@ never moves a document backwards, and applying the same writes twice changes not
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.expression import Executable
 
 from docstate.projection.records import ProjectionWrite
 from docstate.projection.schema import document_events, documents
-
-
-def _insert(conn: AsyncConnection, table: Table) -> postgresql.Insert | sqlite.Insert:
-    # Both dialects spell ON CONFLICT the same way in SQLAlchemy: one code path serves both.
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
 
 
 class ProjectionWriter:
@@ -41,6 +35,25 @@ class ProjectionWriter:
         async with self.engine.begin() as conn:
             await _insert_events(conn, writes)
             await _upsert_documents(conn, writes)
+
+
+@functools.cache
+def _statements(dialect: str) -> tuple[Executable, Executable]:
+    """The two write statements of ``dialect``, built once: with rows passed as
+    executemany parameters, SQLAlchemy compiles each once and batches the rows itself."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    events = insert(document_events).on_conflict_do_nothing(index_elements=["document_id", "seq"])
+    upsert = insert(documents)
+    docs = upsert.on_conflict_do_update(
+        index_elements=["id"],
+        set_={
+            c.name: upsert.excluded[c.name]
+            for c in documents.columns
+            if c.name not in ("id", "created_at")
+        },
+        where=documents.c.version < upsert.excluded.version,
+    )
+    return events, docs
 
 
 async def _insert_events(conn: AsyncConnection, writes: Sequence[ProjectionWrite]) -> None:
@@ -59,8 +72,7 @@ async def _insert_events(conn: AsyncConnection, writes: Sequence[ProjectionWrite
         }
         for w in writes
     ]
-    stmt = _insert(conn, document_events).values(rows)
-    await conn.execute(stmt.on_conflict_do_nothing(index_elements=["document_id", "seq"]))
+    await conn.execute(_statements(conn.dialect.name)[0], rows)
 
 
 async def _upsert_documents(conn: AsyncConnection, writes: Sequence[ProjectionWrite]) -> None:
@@ -73,19 +85,7 @@ async def _upsert_documents(conn: AsyncConnection, writes: Sequence[ProjectionWr
             newest[w.document_id] = w
         earliest[w.document_id] = min(w.at, earliest.get(w.document_id, w.at))
     rows = [_document_row(w, earliest[w.document_id]) for w in newest.values()]
-    stmt = _insert(conn, documents).values(rows)
-    updated = {
-        c.name: stmt.excluded[c.name]
-        for c in documents.columns
-        if c.name not in ("id", "created_at")
-    }
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["id"],
-            set_=updated,
-            where=documents.c.version < stmt.excluded.version,
-        )
-    )
+    await conn.execute(_statements(conn.dialect.name)[1], rows)
 
 
 def _document_row(w: ProjectionWrite, created_at: datetime) -> dict[str, Any]:
