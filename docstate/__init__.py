@@ -5,6 +5,7 @@ run it with a worker (``worker.py``); submit and follow documents with :class:`C
 or the ``docstate`` command.
 """
 
+from docstate.batch import BatchEvent, EventKind, Submission, SubmitResult
 from docstate.client import Client
 from docstate.config import Settings
 from docstate.document import ContentRef, Document, Status, TransitionResult
@@ -22,8 +23,10 @@ from docstate.errors import (
 )
 from docstate.model import DocumentType, FanOut, PipelineSpec, Retry, State, Transition
 from docstate.registry import Registry
+from docstate.sync import SyncClient
 
 __all__ = [
+    "BatchEvent",
     "Client",
     "ConfigurationError",
     "ContentError",
@@ -33,6 +36,7 @@ __all__ = [
     "DocumentNotFound",
     "DocumentType",
     "DuplicateDocument",
+    "EventKind",
     "FanOut",
     "InvalidTransition",
     "PermanentError",
@@ -43,6 +47,9 @@ __all__ = [
     "Settings",
     "State",
     "Status",
+    "Submission",
+    "SubmitResult",
+    "SyncClient",
     "TemporalUnavailable",
     "Transition",
     "TransitionResult",

@@ -10,7 +10,7 @@ import asyncio
 import builtins
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -27,6 +27,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from docstate.batch import BatchEvent, Submission, SubmitResult, run_batch
 from docstate.blobstore import BlobStore, make_blob_store
 from docstate.config import Settings
 from docstate.document import ContentRef, Document, Status
@@ -142,6 +143,57 @@ class Client:
             raise DuplicateDocument(doc_id) from None
         return document
 
+    async def submit_many(
+        self,
+        items: Iterable[Content | Submission] | AsyncIterable[Content | Submission],
+        *,
+        type: str,
+        concurrency: int = 20,
+        wait: bool = False,
+        timeout: float | None = None,
+        on_event: Callable[[BatchEvent], None] | None = None,
+    ) -> builtins.list[SubmitResult]:
+        """Submit any number of documents, ``concurrency`` at a time.
+
+        A document that cannot be submitted (a missing file, a duplicate id) or that does
+        not complete does not stop the others: each gets a :class:`SubmitResult`.
+
+        Args:
+            items: Contents (bytes, text, paths) or :class:`Submission` objects, from a
+                list, a generator or an async iterator of any length (read as needed).
+            type: Document type of items that do not name their own.
+            concurrency: Documents in flight at once.
+            wait: Also wait for each to settle; ``ok`` then means it completed.
+            timeout: With ``wait``, seconds per document.
+            on_event: Called with each :class:`BatchEvent`, in order.
+
+        Returns:
+            One result per item, in the order of ``items``.
+        """
+        return await run_batch(
+            self,
+            items,
+            type=type,
+            concurrency=concurrency,
+            wait=wait,
+            timeout=timeout,
+            on_event=on_event,
+        )
+
+    async def submit_and_wait(
+        self,
+        content: Content | None = None,
+        *,
+        type: str,
+        id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        poll_interval: float = 0.2,
+        timeout: float | None = None,
+    ) -> DocumentRecord:
+        """Submit a document and wait until it settles (see :meth:`wait`)."""
+        doc = await self.submit(content, type=type, id=id, metadata=metadata)
+        return await self.wait(doc.id, timeout=timeout, poll_interval=poll_interval)
+
     async def _store(
         self, content: Content | None, meta: dict[str, Any]
     ) -> tuple[ContentRef | None, bytes | None]:
@@ -252,6 +304,32 @@ class Client:
             if deadline is not None and time.monotonic() >= deadline:
                 status = record.status.value if record else "not yet recorded"
                 raise TimeoutError(f"document {document_id!r} still {status} after {timeout}s")
+            await asyncio.sleep(poll_interval)
+
+    async def progress(
+        self, document_id: str, *, poll_interval: float = 0.2, timeout: float | None = None
+    ) -> AsyncIterator[EventRecord]:
+        """Every state change and attempt of a document, in order, as it is recorded.
+
+        Ends once the document has ended (completed, failed or cancelled); a ``waiting``
+        document keeps the stream open until someone acts on it. It reads the projection
+        (one indexed query per ``poll_interval``), so it works the same on PostgreSQL and
+        SQLite and puts no load on Temporal.
+
+        Raises:
+            TimeoutError: when the document has not ended within ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        last = -1
+        while True:
+            record = await self.queries.get(document_id)
+            for event in await self.queries.history(document_id, after=last):
+                last = event.seq
+                yield event
+            if record is not None and record.status.closed and record.version <= last:
+                return
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"document {document_id!r} has not ended after {timeout}s")
             await asyncio.sleep(poll_interval)
 
     # --- acting ----------------------------------------------------------------------

@@ -195,6 +195,27 @@ def test_tree_children_and_content(cli: Cli) -> None:
     assert not (cli.tmp / "x").exists() and not (cli.tmp / "x.partial").exists()
 
 
+def test_batch_submit_with_summary_and_watch(cli: Cli) -> None:
+    inbox = cli.tmp / "inbox" / "nested"
+    inbox.mkdir(parents=True)
+    for i in range(6):
+        (inbox / f"note{i}.md").write_text(f"# Note {i}\n\nSome *text* number {i}.")
+    (inbox / "broken.pdf").write_bytes(b"%PDF-1.7 cut short")
+    pattern = str(cli.tmp / "inbox" / "**" / "*")
+    out = cli(
+        "submit", pattern, "--type", "file", "--wait", "--concurrency", "3", "--timeout", "60"
+    )
+    assert out.returncode == 1, out.stderr  # one document is waiting, not completed
+    lines = out.stdout.splitlines()
+    assert len([line for line in lines if line.startswith("submitted ")]) == 7
+    assert lines[-1] == "7 documents: 6 completed, 1 waiting"
+    broken = next(line for line in lines if "broken.pdf" in line and "waiting" in line)
+    assert "corrupt PDF" in broken
+    counts = cli.ok("watch", "--type", "file", "--count", "1")
+    assert counts.splitlines()[0].split() == ["TYPE", "STATE", "STATUS", "COUNT"]
+    assert any(line.split()[:3] == ["file", "detected", "waiting"] for line in counts.splitlines())
+
+
 def test_graph(cli: Cli) -> None:
     mermaid = cli.ok("graph", "file")
     assert mermaid.startswith("stateDiagram-v2\n    [*] --> received\n")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sys
 import textwrap
 from pathlib import Path
 
@@ -71,3 +73,44 @@ def test_the_fan_out_example_derives_pages() -> None:
         ("r/1", "page", "one", "r"),
         ("r/2", "page", "two", "r"),
     ]
+
+
+async def test_the_batch_example_runs(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in ("a.txt", "b.md", "c.html"):
+        (inbox / name).write_text(f"<p>{name}</p>" if name.endswith("html") else name)
+    monkeypatch.chdir(tmp_path)
+    code = "async def example(ds):\n" + textwrap.indent(block("python", "submit_many("), "    ")
+    code += "    return results, failed\n"
+    namespace: dict[str, object] = {}
+    exec(code, namespace)
+    async with harness.worker(FILE):
+        results, failed = await namespace["example"](harness.client)  # type: ignore[operator]
+    assert len(results) == 3 and failed == []
+    assert {r.status for r in results} == {Status.COMPLETED}
+
+
+async def test_the_sync_example_runs_as_a_script(harness: Harness, tmp_path: Path) -> None:
+    script = tmp_path / "example.py"
+    script.write_text(block("python", "SyncClient.connect()"))
+    s = harness.settings
+    env = {
+        "DOCSTATE_TEMPORAL_ADDRESS": harness.temporal.service_client.config.target_host,
+        "DOCSTATE_TASK_QUEUE": s.task_queue,
+        "DOCSTATE_DATABASE_URL": s.database_url,
+        "DOCSTATE_BLOB_DIR": str(s.blob_dir),
+    }
+    async with harness.worker(FILE):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(script),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().strip() == "completed b'hello\\n'"

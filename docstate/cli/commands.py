@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from docstate.batch import Submission, SubmitResult
+from docstate.cli.progress import progress_bar
 from docstate.cli.render import (
     DOCUMENT_HEADERS,
     HISTORY_HEADERS,
@@ -76,21 +78,68 @@ def check_type(settings: Settings, type_name: str) -> None:
 
 
 async def submit(ds: Client, args: argparse.Namespace) -> int:
-    paths = expand_paths(args.paths)
+    paths = expand_paths(args.paths)  # every file is checked before anything is submitted
     if args.id and len(paths) != 1:
         raise ConfigurationError(f"--id names one document, but {len(paths)} files were given")
     metadata = parse_metadata(args.meta)
     check_type(ds.settings, args.type)
-    submitted = []
-    for path in paths:
-        doc = await ds.submit(path, type=args.type, id=args.id, metadata=metadata)
-        submitted.append(doc.id)
-        print(f"submitted {doc.id}  ({path})", flush=True)
-    if not args.wait:
-        return 0
-    records = [await ds.wait(doc_id, timeout=args.timeout) for doc_id in submitted]
-    print(table(DOCUMENT_HEADERS, document_rows(records)))
-    return 0 if all(r.status is Status.COMPLETED for r in records) else 1
+    items = [Submission(content=path, id=args.id, metadata=metadata) for path in paths]
+    label = "processing" if args.wait else "submitting"
+    with progress_bar(len(items), label) as on_event:
+        results = await ds.submit_many(
+            items,
+            type=args.type,
+            concurrency=args.concurrency,
+            wait=args.wait,
+            timeout=args.timeout,
+            on_event=on_event,
+        )
+    if len(results) == 1 and results[0].status is None and results[0].error:
+        raise DocStateError(results[0].error)  # a single document: one clear error line
+    for result, path in zip(results, paths, strict=True):
+        if result.status is not None:
+            print(f"submitted {result.document_id}  ({path})", flush=True)
+    if args.wait:
+        rows = [
+            [
+                r.document_id,
+                p.name,
+                r.state,
+                r.status.value if r.status else "not submitted",
+                r.error,
+            ]
+            for r, p in zip(results, paths, strict=True)
+        ]
+        print(table(("ID", "FILE", "STATE", "STATUS", "ERROR"), rows))
+    print(summary(results))
+    return 0 if all(r.ok for r in results) else 1
+
+
+def summary(results: list[SubmitResult]) -> str:
+    """One line: how many documents ended how."""
+    counts: dict[str, int] = {}
+    for r in results:
+        key = r.status.value if r.status else "not submitted"
+        counts[key] = counts.get(key, 0) + 1
+    parts = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    noun = "document" if len(results) == 1 else "documents"
+    return f"{len(results)} {noun}: {parts}"
+
+
+async def watch(ds: Client, args: argparse.Namespace) -> int:
+    """Counts by type, state and status, refreshed every ``--interval`` seconds."""
+    shown = 0
+    while args.count is None or shown < args.count:
+        counts = await ds.queries.status_counts(type=args.type, root_id=args.root)
+        rows = [[t, state, status.value, n] for (t, state, status), n in sorted(counts.items())]
+        if sys.stdout.isatty():
+            print("\033[2J\033[H", end="")  # redraw in place on a terminal
+        print(table(("TYPE", "STATE", "STATUS", "COUNT"), rows), flush=True)
+        shown += 1
+        if args.count is None or shown < args.count:
+            print(flush=True)
+            await asyncio.sleep(args.interval)
+    return 0
 
 
 async def status(ds: Client, args: argparse.Namespace) -> int:
@@ -200,4 +249,5 @@ __all__ = [
     "submit",
     "tree",
     "wait",
+    "watch",
 ]

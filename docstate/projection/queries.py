@@ -59,11 +59,11 @@ class ProjectionQueries:
                 query = query.where(documents.c[column] == str(value))
         return await self._records(query.limit(limit))
 
-    async def history(self, document_id: str) -> builtins.list[EventRecord]:
-        """A document's events, oldest first."""
+    async def history(self, document_id: str, after: int = -1) -> builtins.list[EventRecord]:
+        """A document's events (those after sequence number ``after``), oldest first."""
         query = (
             sa.select(document_events)
-            .where(document_events.c.document_id == document_id)
+            .where(document_events.c.document_id == document_id, document_events.c.seq > after)
             .order_by(document_events.c.seq)
         )
         async with self.engine.connect() as conn:
@@ -116,6 +116,22 @@ class ProjectionQueries:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return {(state, Status(status)): count for state, status, count in rows}
+
+    async def status_counts(
+        self, *, type: str | None = None, root_id: str | None = None
+    ) -> dict[tuple[str, str, Status], int]:
+        """How many documents are in each (type, state, status), optionally of one type or
+        one lineage."""
+        query = sa.select(
+            documents.c.type, documents.c.state, documents.c.status, sa.func.count()
+        ).group_by(documents.c.type, documents.c.state, documents.c.status)
+        if type is not None:
+            query = query.where(documents.c.type == type)
+        if root_id is not None:
+            query = query.where(documents.c.root_id == root_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {(t, state, Status(status)): n for t, state, status, n in rows}
 
     async def _records(self, query: sa.Select[Any]) -> builtins.list[DocumentRecord]:
         async with self.engine.connect() as conn:

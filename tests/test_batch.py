@@ -1,0 +1,120 @@
+"""Batches, progress streams and the blocking client, against the real dev server."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from docstate import BatchEvent, EventKind, Status, Submission
+from tests import pipelines as p
+from tests.conftest import Harness
+from tests.test_engine import new_id
+
+
+async def test_submit_many_keeps_going_past_bad_documents(harness: Harness) -> None:
+    prefix = new_id("batch")
+    bad = {7: "missing", 123: "duplicate", 250: "waits", 499: "waits"}
+
+    async def source() -> AsyncIterator[Submission]:  # an async iterable, read as needed
+        for i in range(500):
+            kind = bad.get(i)
+            if kind == "missing":
+                yield Submission(content=Path("/nonexistent/file.pdf"), id=f"{prefix}-{i}")
+            elif kind == "duplicate":
+                yield Submission(content=b"x", id=f"{prefix}-0")
+            else:
+                yield Submission(
+                    content=f"doc {i}", id=f"{prefix}-{i}", metadata={"bad": kind == "waits"}
+                )
+
+    events: list[BatchEvent] = []
+    async with harness.worker(*p.ALL):
+        results = await harness.client.submit_many(
+            source(),
+            type="basic",
+            concurrency=20,
+            wait=True,
+            timeout=120,
+            on_event=events.append,
+        )
+    assert len(results) == 500 and [r.index for r in results] == list(range(500))
+    failed = {r.index: r for r in results if not r.ok}
+    assert set(failed) == set(bad)
+    assert failed[7].status is None and "cannot read /nonexistent/file.pdf" in (
+        failed[7].error or ""
+    )
+    assert failed[123].status is None and "already exists" in (failed[123].error or "")
+    assert failed[250].status is Status.WAITING
+    assert failed[250].error == f"PermanentError: document {prefix}-250 is marked bad"
+    assert {r.status for r in results if r.ok} == {Status.COMPLETED}
+
+    assert events[0].kind is EventKind.BATCH_STARTED
+    assert events[-1].kind is EventKind.BATCH_COMPLETED
+    assert (events[-1].done, events[-1].failed) == (500, 4)
+    ends = [
+        e for e in events if e.kind in (EventKind.DOCUMENT_COMPLETED, EventKind.DOCUMENT_FAILED)
+    ]
+    assert sorted(e.index or 0 for e in ends) == list(range(500))  # each document ends once
+    assert all(e.index is not None for e in ends)
+    assert [e.done for e in ends] == list(range(1, 501))  # running totals, in order
+    started = {e.index: n for n, e in enumerate(events) if e.kind is EventKind.DOCUMENT_STARTED}
+    ended = {e.index: n for n, e in enumerate(events) if e in ends}
+    assert set(started) == set(range(500)) - {7, 123}
+    assert all(started[i] < ended[i] for i in started)  # started before it ended
+    assert None not in started and None not in ended
+
+
+async def test_progress_sees_every_state_in_order(harness: Harness) -> None:
+    doc_id = new_id()
+    p.failures_left[doc_id] = 1
+    async with harness.worker(*p.ALL):
+        await harness.client.submit(b"x", type="basic", id=doc_id)
+        seen = [e async for e in harness.client.progress(doc_id, timeout=60)]
+    assert [(e.transition, e.to_state, e.status, e.attempt) for e in seen] == [
+        (None, "s0", Status.RUNNING, 0),
+        ("parse", "s1", Status.RUNNING, 1),
+        ("enrich", "s1", Status.RUNNING, 1),  # the failed attempt
+        ("enrich", "s2", Status.RUNNING, 2),
+        ("check", "done", Status.COMPLETED, 1),
+    ]
+    assert [e.seq for e in seen] == sorted(e.seq for e in seen)
+
+
+async def test_the_sync_client_from_a_plain_script(harness: Harness, tmp_path: Path) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(
+        textwrap.dedent("""
+        from docstate import SyncClient
+
+        with SyncClient.connect() as ds:                  # settings from the environment
+            record = ds.submit_and_wait(b"hello", type="basic", id="sync-1", timeout=60)
+            print(record.status.value, record.state)
+            print(len(ds.history("sync-1")), ds.content("sync-1").decode())
+            print([e.to_state for e in ds.progress("sync-1")])
+    """)
+    )
+    s = harness.settings
+    env = {
+        "DOCSTATE_TEMPORAL_ADDRESS": harness.temporal.service_client.config.target_host,
+        "DOCSTATE_TASK_QUEUE": s.task_queue,
+        "DOCSTATE_DATABASE_URL": s.database_url,
+        "DOCSTATE_BLOB_DIR": str(s.blob_dir),
+    }
+    async with harness.worker(*p.ALL):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(script),
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().splitlines() == [
+        "completed done",
+        "4 HELLO",
+        "['s0', 's1', 's2', 'done']",
+    ]
