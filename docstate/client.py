@@ -7,14 +7,18 @@ an application that embeds it never imports worker code.
 from __future__ import annotations
 
 import asyncio
+import base64
 import builtins
+import json
 import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio.client import (
     Client as TemporalClient,
 )
@@ -31,7 +35,14 @@ from docstate.batch import BatchEvent, Submission, SubmitResult, run_batch
 from docstate.blobstore import BlobStore, make_blob_store
 from docstate.config import Settings
 from docstate.document import ContentRef, Document, Status
-from docstate.errors import ContentError, DocumentNotFound, DuplicateDocument, InvalidTransition
+from docstate.errors import (
+    ConfigurationError,
+    ContentError,
+    DocumentNotFound,
+    DuplicateDocument,
+    InvalidTransition,
+)
+from docstate.fetch import fetch, is_url, url_filename
 from docstate.projection.engine import create_engine
 from docstate.projection.queries import ProjectionQueries
 from docstate.projection.records import DocumentRecord, EventRecord
@@ -48,6 +59,27 @@ from docstate.protocol import (
 from docstate.temporal import connect_temporal
 
 Content = bytes | str | Path
+
+
+class DocumentPage(BaseModel):
+    """A page of documents and the cursor of the next page (None after the last)."""
+
+    records: list[DocumentRecord]
+    next_cursor: str | None
+
+
+def encode_cursor(created_at: datetime, document_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), document_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Raises ConfigurationError naming a cursor that is not one of ours."""
+    try:
+        created, document_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(created), str(document_id)
+    except (ValueError, TypeError) as err:
+        raise ConfigurationError(f"cursor {cursor!r} is not a page cursor: {err}") from None
 
 
 class Client:
@@ -107,7 +139,8 @@ class Client:
         """Start a document through pipeline ``type``.
 
         Args:
-            content: Bytes, text, or a file path (streamed into the blob store).
+            content: Bytes, a file path or an http(s) URL (both streamed into the blob
+                store), or text.
             type: Name of the document type (pipeline).
             id: Document id; generated when omitted.
             metadata: JSON metadata; for a path, ``filename`` is added.
@@ -201,6 +234,11 @@ class Client:
         if content is None:
             return None, None
         small = self.settings.inline_threshold
+        if isinstance(content, str) and is_url(content):
+            meta.setdefault("url", content)
+            meta.setdefault("filename", url_filename(content))
+            ref = await self.blobs.put(fetch(content))
+            return ref, await self.blobs.get_bytes(ref) if ref.size <= small else None
         if isinstance(content, Path):
             meta.setdefault("filename", content.name)
             ref = await self.blobs.put_file(content)
@@ -210,8 +248,8 @@ class Client:
 
     # --- reading ---------------------------------------------------------------------
 
-    async def get(self, document_id: str) -> DocumentRecord:
-        """The document's row in the projection.
+    async def get(self, document_id: str, *, with_content: bool = False) -> DocumentRecord:
+        """The document's row in the projection, with its content if asked (``.content``).
 
         Raises:
             DocumentNotFound: when no such document has been recorded.
@@ -219,6 +257,8 @@ class Client:
         record = await self.queries.get(document_id)
         if record is None:
             raise DocumentNotFound(document_id)
+        if with_content and record.content_ref is not None:
+            record.content = await self.blobs.get_bytes(record.content_ref)
         return record
 
     async def list(
@@ -227,10 +267,51 @@ class Client:
         type: str | None = None,
         state: str | None = None,
         status: Status | None = None,
+        parent_id: str | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
         limit: int = 100,
     ) -> builtins.list[DocumentRecord]:
         """Documents matching every given filter, most recently updated first."""
-        return await self.queries.list(type=type, state=state, status=status, limit=limit)
+        return await self.queries.list(
+            type=type,
+            state=state,
+            status=status,
+            parent_id=parent_id,
+            updated_after=updated_after,
+            updated_before=updated_before,
+            limit=limit,
+        )
+
+    async def list_page(
+        self,
+        *,
+        type: str | None = None,
+        state: str | None = None,
+        status: Status | None = None,
+        parent_id: str | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> DocumentPage:
+        """One page of matching documents, in creation order; pass ``next_cursor`` back
+        for the next (``None`` after the last). Every document is seen once."""
+        records = await self.queries.page(
+            type=type,
+            state=state,
+            status=status,
+            parent_id=parent_id,
+            updated_after=updated_after,
+            updated_before=updated_before,
+            after=decode_cursor(cursor) if cursor else None,
+            limit=limit,
+        )
+        last = records[-1] if len(records) == limit else None
+        return DocumentPage(
+            records=records,
+            next_cursor=encode_cursor(last.created_at, last.id) if last else None,
+        )
 
     async def history(self, document_id: str) -> builtins.list[EventRecord]:
         """Every recorded attempt and status change of a document, oldest first."""

@@ -26,21 +26,25 @@ from docstate.client import Client
 from docstate.config import Settings
 from docstate.document import Status
 from docstate.errors import ConfigurationError, DocStateError
+from docstate.fetch import is_url, url_filename
 from docstate.graph import to_dot, to_mermaid
 from docstate.protocol import Action
 from docstate.registry import Registry
 
 
-def expand_paths(patterns: list[str]) -> list[Path]:
-    """Files named or matched by ``patterns`` (quoted globs, ``**`` included).
+def expand_paths(patterns: list[str]) -> list[Path | str]:
+    """Files named or matched by ``patterns`` (quoted globs, ``**`` included), and URLs.
 
     Raises:
         ConfigurationError: naming every pattern that matches no file, before anything
             is submitted.
     """
-    paths: list[Path] = []
+    paths: list[Path | str] = []
     missing: list[str] = []
     for pattern in patterns:
+        if is_url(pattern):
+            paths.append(pattern)
+            continue
         if Path(pattern).is_file():
             paths.append(Path(pattern))
             continue
@@ -103,7 +107,7 @@ async def submit(ds: Client, args: argparse.Namespace) -> int:
         rows = [
             [
                 r.document_id,
-                p.name,
+                _name(p),
                 r.state,
                 r.status.value if r.status else "not submitted",
                 r.error,
@@ -113,6 +117,10 @@ async def submit(ds: Client, args: argparse.Namespace) -> int:
         print(table(("ID", "FILE", "STATE", "STATUS", "ERROR"), rows))
     print(summary(results))
     return 0 if all(r.ok for r in results) else 1
+
+
+def _name(source: Path | str) -> str:
+    return source.name if isinstance(source, Path) else url_filename(source)
 
 
 def summary(results: list[SubmitResult]) -> str:
@@ -153,6 +161,7 @@ async def list_documents(ds: Client, args: argparse.Namespace) -> int:
         type=args.type,
         state=args.state,
         status=Status(args.status) if args.status else None,
+        parent_id=args.parent,
         limit=args.limit,
     )
     print(as_json(records) if args.json else table(DOCUMENT_HEADERS, document_rows(records)))

@@ -31,6 +31,30 @@ def _document(row: RowMapping) -> DocumentRecord:
     return DocumentRecord.model_validate(data)
 
 
+def _filtered(
+    type: str | None,
+    state: str | None,
+    status: Status | None,
+    parent_id: str | None,
+    updated_after: datetime | None,
+    updated_before: datetime | None,
+) -> sa.Select[Any]:
+    query = sa.select(documents)
+    for column, value in (
+        ("type", type),
+        ("state", state),
+        ("status", status),
+        ("parent_id", parent_id),
+    ):
+        if value is not None:
+            query = query.where(documents.c[column] == str(value))
+    if updated_after is not None:
+        query = query.where(documents.c.updated_at > updated_after)
+    if updated_before is not None:
+        query = query.where(documents.c.updated_at < updated_before)
+    return query
+
+
 class ProjectionQueries:
     """What applications and people ask of the projection."""
 
@@ -50,14 +74,44 @@ class ProjectionQueries:
         type: str | None = None,
         state: str | None = None,
         status: Status | None = None,
+        parent_id: str | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
         limit: int = 100,
     ) -> builtins.list[DocumentRecord]:
         """Documents matching every given filter, most recently updated first."""
-        query = sa.select(documents).order_by(documents.c.updated_at.desc(), documents.c.id)
-        for column, value in (("type", type), ("state", state), ("status", status)):
-            if value is not None:
-                query = query.where(documents.c[column] == str(value))
+        query = _filtered(type, state, status, parent_id, updated_after, updated_before)
+        query = query.order_by(documents.c.updated_at.desc(), documents.c.id)
         return await self._records(query.limit(limit))
+
+    async def page(
+        self,
+        *,
+        type: str | None = None,
+        state: str | None = None,
+        status: Status | None = None,
+        parent_id: str | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        after: tuple[datetime, str] | None = None,
+        limit: int = 100,
+    ) -> builtins.list[DocumentRecord]:
+        """A page of matching documents in creation order, after ``(created_at, id)``.
+
+        Keyset pagination on an order that never changes: going through every page sees
+        each document exactly once, however the documents move meanwhile.
+        """
+        query = _filtered(type, state, status, parent_id, updated_after, updated_before)
+        if after is not None:
+            created, last_id = after
+            query = query.where(
+                sa.or_(
+                    documents.c.created_at > created,
+                    sa.and_(documents.c.created_at == created, documents.c.id > last_id),
+                )
+            )
+        query = query.order_by(documents.c.created_at, documents.c.id).limit(limit)
+        return await self._records(query)
 
     async def history(self, document_id: str, after: int = -1) -> builtins.list[EventRecord]:
         """A document's events (those after sequence number ``after``), oldest first."""

@@ -64,6 +64,8 @@ class DocumentRecord(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int
+    content: bytes | None = Field(default=None, exclude=True)
+    """Filled only by ``Client.get(..., with_content=True)``: the projection never holds it."""
 
 
 class EventRecord(BaseModel):

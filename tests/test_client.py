@@ -1,0 +1,105 @@
+"""The client's reading side (filters, pages, content) and URLs as content."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from docstate import ConfigurationError, ContentError, Status
+from docstate.devserver import free_port
+from docstate.projection import ProjectionWrite
+from tests import pipelines as p
+from tests.conftest import Harness
+from tests.test_engine import new_id
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+async def seed(harness: Harness, count: int) -> None:
+    await harness.writer.apply(
+        [
+            ProjectionWrite(
+                document_id=f"d{i:02}",
+                type="note",
+                version=1000,
+                state="new",
+                status=Status.RUNNING,
+                parent_id="root" if i % 2 else None,
+                root_id="root",
+                at=T0 + timedelta(minutes=i // 3),  # several documents share a timestamp
+            )
+            for i in range(count)
+        ]
+    )
+
+
+async def test_pages_see_every_document_once(harness: Harness) -> None:
+    await seed(harness, 25)
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = await harness.client.list_page(type="note", cursor=cursor, limit=10)
+        seen += [r.id for r in page.records]
+        pages += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == [f"d{i:02}" for i in range(25)] and pages == 3
+    children = await harness.client.list_page(parent_id="root", limit=100)
+    assert [r.id for r in children.records] == [f"d{i:02}" for i in range(1, 25, 2)]
+    assert children.next_cursor is None
+    with pytest.raises(ConfigurationError, match="is not a page cursor"):
+        await harness.client.list_page(cursor="garbage")
+
+
+async def test_list_filters_by_parent_and_time(harness: Harness) -> None:
+    await seed(harness, 12)
+    recent = await harness.client.list(updated_after=T0 + timedelta(minutes=2, seconds=30))
+    assert {r.id for r in recent} == {"d09", "d10", "d11"}
+    early = await harness.client.list(updated_before=T0 + timedelta(minutes=1), parent_id="root")
+    assert {r.id for r in early} == {"d01"}
+
+
+@pytest.fixture
+def http_server(tmp_path: Path) -> Iterator[str]:
+    """A real HTTP server on loopback, serving tmp_path/www."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join()
+
+
+async def test_urls_are_fetched_streamed_and_processed(
+    harness: Harness, http_server: str, tmp_path: Path
+) -> None:
+    (tmp_path / "www" / "notes.txt").write_bytes(b"fetched over http " * 1000)
+    doc_id = new_id("url")
+    async with harness.worker(*p.ALL):
+        doc = await harness.client.submit(f"{http_server}/notes.txt", type="basic", id=doc_id)
+        record = await harness.client.wait(doc_id, timeout=60)
+        with_content = await harness.client.get(doc_id, with_content=True)
+    assert doc.metadata == {"url": f"{http_server}/notes.txt", "filename": "notes.txt"}
+    assert doc.content is None and doc.content_ref is not None  # 18 kB: by reference
+    assert record.status is Status.COMPLETED
+    assert with_content.content == b"FETCHED OVER HTTP " * 1000
+    assert (await harness.client.get(doc_id)).content is None  # only when asked
+
+
+async def test_bad_urls_are_named(harness: Harness, http_server: str) -> None:
+    with pytest.raises(ContentError, match=r"cannot fetch .*/missing.pdf: HTTP 404"):
+        await harness.client.submit(f"{http_server}/missing.pdf", type="basic")
+    with pytest.raises(ContentError, match=r"cannot fetch http://127.0.0.1:9/x: "):
+        await harness.client.submit("http://127.0.0.1:9/x", type="basic")
+    assert await harness.client.list() == []  # nothing was started
