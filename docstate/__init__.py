@@ -20,8 +20,10 @@ from docstate.errors import (
     PipelineDefinitionError,
     TemporalUnavailable,
     UnknownDocumentType,
+    UnknownOperation,
 )
 from docstate.model import DocumentType, FanOut, PipelineSpec, Retry, State, Transition
+from docstate.operations import Operation, OperationsPipeline
 from docstate.registry import Registry
 from docstate.sync import SyncClient
 
@@ -39,6 +41,8 @@ __all__ = [
     "EventKind",
     "FanOut",
     "InvalidTransition",
+    "Operation",
+    "OperationsPipeline",
     "PermanentError",
     "PipelineDefinitionError",
     "PipelineSpec",
@@ -54,4 +58,5 @@ __all__ = [
     "Transition",
     "TransitionResult",
     "UnknownDocumentType",
+    "UnknownOperation",
 ]

@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     pipelines: Annotated[list[str], NoDecode] = [
         "workflows.pipelines.files",
         "workflows.pipelines.pages",
+        "workflows.pipelines.objects",
     ]
     inline_threshold: int = Field(default=64 * 1024, ge=0, le=1024 * 1024)
     max_concurrent_activities: int = Field(default=100, ge=1)

@@ -39,6 +39,19 @@ class UnknownDocumentType(DocStateError):
         )
 
 
+class UnknownOperation(DocStateError):
+    """A request names operations that a pipeline does not have (or none at all)."""
+
+    def __init__(self, pipeline: str, unknown: Sequence[str], known: Sequence[str]) -> None:
+        self.unknown = list(unknown)
+        what = (
+            f"unknown operation(s) {', '.join(repr(u) for u in unknown)}"
+            if unknown
+            else "no operation requested (metadata 'operations' or 'target')"
+        )
+        super().__init__(f"pipeline {pipeline!r}: {what}; known: {', '.join(known)}")
+
+
 class DocumentNotFound(DocStateError):
     """No document with this id exists."""
 

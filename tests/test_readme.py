@@ -114,3 +114,9 @@ async def test_the_sync_example_runs_as_a_script(harness: Harness, tmp_path: Pat
         out, err = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0, err.decode()
     assert out.decode().strip() == "completed b'hello\\n'"
+
+
+def test_the_operations_example_plans() -> None:
+    namespace: dict[str, object] = {}
+    exec(block("python", "OperationsPipeline.build("), namespace)  # its asserts run too
+    assert namespace["metadata"] == {"operations": ["export"]}
