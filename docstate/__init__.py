@@ -8,6 +8,7 @@ or the ``docstate`` command.
 from docstate.batch import BatchEvent, EventKind, Submission, SubmitResult
 from docstate.client import Client
 from docstate.config import Settings
+from docstate.docstore import AsyncDocStore
 from docstate.document import ContentRef, Document, Status, TransitionResult
 from docstate.errors import (
     ConfigurationError,
@@ -28,6 +29,7 @@ from docstate.registry import Registry
 from docstate.sync import SyncClient
 
 __all__ = [
+    "AsyncDocStore",
     "BatchEvent",
     "Client",
     "ConfigurationError",

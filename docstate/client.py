@@ -135,6 +135,7 @@ class Client:
         type: str,
         id: str | None = None,
         metadata: dict[str, Any] | None = None,
+        hold: bool = False,
     ) -> Document:
         """Start a document through pipeline ``type``.
 
@@ -144,6 +145,8 @@ class Client:
             type: Name of the document type (pipeline).
             id: Document id; generated when omitted.
             metadata: JSON metadata; for a path, ``filename`` is added.
+            hold: Hold it before its first transition: ``step`` runs one transition at a
+                time, ``resume`` lets it run on.
 
         Returns:
             The submitted document (its content travels by reference when large).
@@ -165,7 +168,7 @@ class Client:
         try:
             await self.temporal.start_workflow(
                 WORKFLOW_NAME,
-                DocumentWorkflowInput(document=document),
+                DocumentWorkflowInput(document=document, hold=hold),
                 id=workflow_id(doc_id),
                 task_queue=self.settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -448,6 +451,10 @@ class Client:
     async def resume(self, document_id: str) -> Snapshot:
         """Let a paused document go on."""
         return await self._control(document_id, Action.RESUME)
+
+    async def step(self, document_id: str) -> Snapshot:
+        """Run a held (paused) document's next transition, then hold it again."""
+        return await self._control(document_id, Action.STEP)
 
     async def _control(self, document_id: str, action: Action) -> Snapshot:
         try:

@@ -48,6 +48,8 @@ class Action(enum.StrEnum):
     SKIP = "skip"
     PAUSE = "pause"
     RESUME = "resume"
+    STEP = "step"
+    """Run the next transition, then hold again (step mode)."""
 
 
 class HistoryEntry(BaseModel):
@@ -90,10 +92,14 @@ class Carry(BaseModel):
 
 
 class DocumentWorkflowInput(BaseModel):
-    """Input of the document workflow."""
+    """Input of the document workflow.
+
+    ``hold``: start paused, before the first transition (step mode: ``step`` runs one).
+    """
 
     document: Document
     carry: Carry | None = None
+    hold: bool = False
 
 
 class Snapshot(BaseModel):

@@ -82,7 +82,8 @@ class DocumentWorkflow:
         self._status = carry.status if carry else Status.PENDING
         self._step = carry.step if carry else 0
         self._history: list[HistoryEntry] = list(carry.history) if carry else []
-        self._paused = self._status is Status.PAUSED
+        self._paused = self._status is Status.PAUSED or input.hold
+        self._pause_after_step = False
         self._error: str | None = None
         self._transition: str | None = None
         self._cancel_requested = False
@@ -112,6 +113,8 @@ class DocumentWorkflow:
                         "NoTransition",
                     )
                 await self._advance(spec, transition)
+                if self._pause_after_step:  # step mode: hold again after one transition
+                    self._paused, self._pause_after_step = True, False
             if self._cancel_requested:
                 await self._record(Status.CANCELLED, error="cancelled on request")
             # The result stays small: a parent's history holds every child's result.
@@ -486,6 +489,10 @@ class DocumentWorkflow:
     def resume(self) -> None:
         self._signal(Action.RESUME)
 
+    @workflow.signal
+    def step(self) -> None:
+        self._signal(Action.STEP)
+
     def _signal(self, action: Action) -> None:
         # Signals (from the web UI or `temporal workflow signal`) get no answer: an
         # action that does not fit is logged and ignored.
@@ -515,7 +522,7 @@ class DocumentWorkflow:
             return f"{what}: it is already paused"
         if action is Action.PAUSE and self._status not in (Status.PENDING, Status.RUNNING):
             return f"{what}: only a pending or running document can be paused"
-        if action is Action.RESUME and not self._paused:
+        if action in (Action.RESUME, Action.STEP) and not self._paused:
             return f"{what}: it is not paused"
         return None
 
@@ -530,3 +537,4 @@ class DocumentWorkflow:
             self._decision = action
         else:
             self._paused = action is Action.PAUSE
+            self._pause_after_step = action is Action.STEP

@@ -1,0 +1,170 @@
+"""``AsyncDocStore``: the DocState-Async seed's API, on the durable engine.
+
+    store = AsyncDocStore(connection_string="sqlite:///docs.db", document_type=pipeline,
+                          max_concurrency=5)
+    await store.initialize()
+    doc_id = await store.add(doc)      # recorded, held before its first transition
+    results = await store.next(doc)    # one transition: the document and any it derived
+    final = await store.finish(doc)    # to the end: the documents in final states
+    await store.dispose()
+
+Unlike the seed, every document is a Temporal workflow: if the process dies, its
+documents are where they were, and ``initialize()`` in a new process takes them up again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import importlib
+from typing import Any
+
+from docstate.client import Client
+from docstate.config import Settings
+from docstate.document import Document, Status
+from docstate.errors import ConfigurationError
+from docstate.model import DocumentType
+from docstate.projection import CoalescingWriter, upgrade
+from docstate.projection.records import DocumentRecord
+from docstate.registry import Registry
+
+_ASYNC_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+
+
+def async_url(connection_string: str) -> str:
+    """The seed's URLs (``sqlite:///docs.db``) with the async driver DocState uses."""
+    scheme, sep, rest = connection_string.partition("://")
+    return f"{_ASYNC_DRIVERS.get(scheme, scheme)}{sep}{rest}"
+
+
+class AsyncDocStore:
+    """Documents of one type, processed a step at a time or to the end (seed API).
+
+    Args:
+        connection_string: The projection database (``sqlite:///...`` or ``postgresql://``).
+        document_type: The pipeline.
+        max_concurrency: Transitions running at once in this process.
+        settings: Temporal address, task queue, blob store (default: ``DOCSTATE_*``).
+    """
+
+    def __init__(
+        self,
+        connection_string: str,
+        document_type: DocumentType,
+        max_concurrency: int = 10,
+        settings: Settings | None = None,
+    ) -> None:
+        base = settings or Settings()
+        self.document_type = document_type
+        self.max_concurrency = max_concurrency
+        self.settings = base.model_copy(
+            update={
+                "database_url": async_url(connection_string),
+                "task_queue": f"{base.task_queue}-{document_type.name}",
+            }
+        )
+        self._client: Client | None = None
+        self._worker: Any = None
+
+    async def initialize(self) -> None:
+        """Migrate the database, connect, and start processing in this process."""
+        await upgrade(self.settings.database_url)
+        self._client = await Client.connect(self.settings)
+        try:
+            # The worker is the service side of this repository (worker.py): imported by
+            # name, as `docstate dev` runs it, so the library never imports it statically.
+            build_worker = importlib.import_module("worker").build_worker
+        except ImportError as err:
+            raise ConfigurationError(
+                "AsyncDocStore runs a worker and needs DocState's worker.py importable"
+            ) from err
+        self._worker = build_worker(
+            self._client.temporal,
+            task_queue=self.settings.task_queue,
+            registry=Registry([self.document_type]),
+            writer=CoalescingWriter(self._client.queries.engine),
+            blobs=self._client.blobs,
+            inline_threshold=self.settings.inline_threshold,
+            max_concurrent_activities=self.max_concurrency,
+        )
+        await self._worker.__aenter__()
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise ConfigurationError("call `await store.initialize()` first")
+        return self._client
+
+    async def add(self, doc: Document) -> str:
+        """Record ``doc`` (of this store's type), held before its first transition."""
+        document = doc.model_copy(update={"type": self.document_type.name})
+        submitted = await self.client.submit(
+            document.content,
+            type=document.type,
+            id=document.id,
+            metadata=document.metadata,
+            hold=True,
+        )
+        await self._settled(submitted.id, after=-1)
+        return submitted.id
+
+    async def next(self, doc: Document | str) -> builtins.list[Document]:
+        """Run one transition; the resulting documents (the document, then any derived)."""
+        doc_id = doc if isinstance(doc, str) else doc.id
+        before = await self.client.get(doc_id)
+        if before.status.closed or self.document_type.is_final(before.state):
+            return [await self._document(before)]
+        await self.client.step(doc_id)
+        record = await self._settled(doc_id, after=before.version)
+        derived = [
+            r for r in await self.client.children(doc_id) if r.created_at >= before.updated_at
+        ]
+        return [await self._document(r) for r in [record, *derived]]
+
+    async def finish(self, doc: Document | str) -> builtins.list[Document]:
+        """Run to the end; the documents of its lineage in final states (leaves first)."""
+        doc_id = doc if isinstance(doc, str) else doc.id
+        record = await self.client.get(doc_id)
+        if record.status is Status.PAUSED:
+            await self.client.resume(doc_id)
+        async for _ in self.client.progress(doc_id):
+            pass
+        tree = await self.client.tree(doc_id)
+        parents = {r.parent_id for r in tree}
+        final = [r for r in tree if r.id not in parents] or tree[:1]
+        return [await self._document(r) for r in final]
+
+    async def dispose(self) -> None:
+        """Stop processing here (documents stay durable) and release connections."""
+        if self._worker is not None:
+            await self._worker.__aexit__(None, None, None)
+            self._worker = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    async def _settled(self, doc_id: str, after: int) -> DocumentRecord:
+        while True:
+            record = await self.client.queries.get(doc_id)
+            if record is not None and record.version > after and record.status.settled:
+                return record
+            await asyncio.sleep(0.05)
+
+    async def _document(self, record: DocumentRecord) -> Document:
+        content = (
+            await self.client.blobs.get_bytes(record.content_ref) if record.content_ref else None
+        )
+        return Document(
+            id=record.id,
+            type=record.type,
+            state=record.state,
+            content=content,
+            content_ref=record.content_ref,
+            metadata=record.metadata,
+            parent_id=record.parent_id,
+            root_id=record.root_id,
+        )
