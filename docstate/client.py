@@ -216,6 +216,36 @@ class Client:
             on_event=on_event,
         )
 
+    async def submit_stream(
+        self,
+        items: Iterable[Content | Submission] | AsyncIterable[Content | Submission],
+        *,
+        type: str,
+        concurrency: int = 20,
+        wait: bool = False,
+        timeout: float | None = None,
+    ) -> AsyncIterator[BatchEvent]:
+        """:meth:`submit_many` as an async iterator of its events, ending with
+        ``batch_completed``; each document's outcome is in its ``document_*`` events."""
+        events: asyncio.Queue[BatchEvent | None] = asyncio.Queue()
+        batch = asyncio.create_task(
+            self.submit_many(
+                items,
+                type=type,
+                concurrency=concurrency,
+                wait=wait,
+                timeout=timeout,
+                on_event=events.put_nowait,
+            )
+        )
+        batch.add_done_callback(lambda _: events.put_nowait(None))
+        try:
+            while (event := await events.get()) is not None:
+                yield event
+            await batch  # surfaces an error that ended the batch early
+        finally:
+            batch.cancel()
+
     async def submit_and_wait(
         self,
         content: Content | None = None,

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from docstate.batch import Submission, SubmitResult
-from docstate.client import Client, Content
+from docstate.client import Client, Content, DocumentPage
 from docstate.config import Settings
 from docstate.document import Document, Status
 from docstate.projection.records import DocumentRecord, EventRecord
@@ -110,8 +110,8 @@ class SyncClient:
             )
         )
 
-    def get(self, document_id: str) -> DocumentRecord:
-        return self._run(self._client.get(document_id))
+    def get(self, document_id: str, *, with_content: bool = False) -> DocumentRecord:
+        return self._run(self._client.get(document_id, with_content=with_content))
 
     def list(
         self,
@@ -122,6 +122,33 @@ class SyncClient:
         limit: int = 100,
     ) -> builtins.list[DocumentRecord]:
         return self._run(self._client.list(type=type, state=state, status=status, limit=limit))
+
+    def list_page(
+        self,
+        *,
+        type: str | None = None,
+        state: str | None = None,
+        status: Status | None = None,
+        parent_id: str | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> DocumentPage:
+        return self._run(
+            self._client.list_page(
+                type=type,
+                state=state,
+                status=status,
+                parent_id=parent_id,
+                cursor=cursor,
+                limit=limit,
+            )
+        )
+
+    def counts(self, root_id: str) -> dict[tuple[str, Status], int]:
+        return self._run(self._client.counts(root_id))
+
+    def step(self, document_id: str) -> Snapshot:
+        return self._run(self._client.step(document_id))
 
     def history(self, document_id: str) -> builtins.list[EventRecord]:
         return self._run(self._client.history(document_id))

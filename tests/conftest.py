@@ -154,6 +154,15 @@ async def harness(
 
 
 @pytest.fixture
+async def pg_harness(
+    temporal: TemporalClient, task_queue: str, tmp_path: Path, pg_url: str
+) -> AsyncIterator[Harness]:
+    """A harness on PostgreSQL."""
+    async with _harness(temporal, task_queue, tmp_path, pg_url) as h:
+        yield h
+
+
+@pytest.fixture
 async def any_harness(
     temporal: TemporalClient, task_queue: str, tmp_path: Path, database_url: str
 ) -> AsyncIterator[Harness]:

@@ -8,10 +8,18 @@ import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
+
 from docstate import BatchEvent, EventKind, Status, Submission
 from tests import pipelines as p
 from tests.conftest import Harness
 from tests.test_engine import new_id
+
+
+@pytest.fixture
+def harness(pg_harness: Harness) -> Harness:
+    """The client is checked against PostgreSQL, the production projection."""
+    return pg_harness
 
 
 async def test_submit_many_keeps_going_past_bad_documents(harness: Harness) -> None:
@@ -117,4 +125,27 @@ async def test_the_sync_client_from_a_plain_script(harness: Harness, tmp_path: P
         "completed done",
         "4 HELLO",
         "['s0', 's1', 's2', 'done']",
+    ]
+
+
+async def test_batch_events_as_an_async_iterator(harness: Harness) -> None:
+    async with harness.worker(*p.ALL):
+        kinds = [
+            (e.kind, e.index)
+            async for e in harness.client.submit_stream(
+                [b"one", b"two", Path("/no/such/file")],
+                type="basic",
+                concurrency=1,
+                wait=True,
+                timeout=60,
+            )
+        ]
+    assert kinds == [
+        (EventKind.BATCH_STARTED, None),
+        (EventKind.DOCUMENT_STARTED, 0),
+        (EventKind.DOCUMENT_COMPLETED, 0),
+        (EventKind.DOCUMENT_STARTED, 1),
+        (EventKind.DOCUMENT_COMPLETED, 1),
+        (EventKind.DOCUMENT_FAILED, 2),
+        (EventKind.BATCH_COMPLETED, None),
     ]
