@@ -61,7 +61,7 @@ async def _read_file(path: Path) -> AsyncIterator[bytes]:
     except OSError as err:
         raise ContentError(f"cannot read {path}: {err.strerror}") from err
     try:
-        while chunk := await asyncio.to_thread(handle.read, CHUNK_SIZE):
+        async for chunk in _chunks_of(handle):
             yield chunk
     finally:
         handle.close()
@@ -113,20 +113,35 @@ class LocalBlobStore(BlobStore):
             handle: BinaryIO = await asyncio.to_thread(path.open, "rb")
         except FileNotFoundError:
             raise ContentError(f"blob {ref.sha256} is missing from {self.root}") from None
-        digest = hashlib.sha256()
-        size = 0
         try:
-            while chunk := await asyncio.to_thread(handle.read, CHUNK_SIZE):
-                digest.update(chunk)
-                size += len(chunk)
+            async for chunk in verified(ref, _chunks_of(handle)):
                 yield chunk
         finally:
             handle.close()
-        if digest.hexdigest() != ref.sha256 or size != ref.size:
-            raise ContentError(
-                f"blob {ref.sha256} is corrupt: read {size} bytes hashing to "
-                f"{digest.hexdigest()}, expected {ref.size} bytes"
-            )
+
+
+async def _chunks_of(handle: BinaryIO) -> AsyncIterator[bytes]:
+    while chunk := await asyncio.to_thread(handle.read, CHUNK_SIZE):
+        yield chunk
+
+
+async def verified(ref: ContentRef, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+    """Pass ``chunks`` through, then fail if they were not the content ``ref`` names.
+
+    Raises:
+        ContentError: naming the blob, when its size or hash differ from ``ref``.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    async for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+        yield chunk
+    if digest.hexdigest() != ref.sha256 or size != ref.size:
+        raise ContentError(
+            f"blob {ref.sha256} is corrupt: read {size} bytes hashing to "
+            f"{digest.hexdigest()}, expected {ref.size} bytes"
+        )
 
 
 def make_blob_store(settings: Settings) -> BlobStore:

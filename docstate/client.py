@@ -16,7 +16,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Unpack
 
 from pydantic import BaseModel
 from temporalio.client import (
@@ -45,7 +45,7 @@ from docstate.errors import (
 from docstate.fetch import fetch, is_url, url_filename
 from docstate.projection.engine import create_engine
 from docstate.projection.queries import ProjectionQueries
-from docstate.projection.records import DocumentRecord, EventRecord
+from docstate.projection.records import DocumentFilter, DocumentRecord, EventRecord
 from docstate.protocol import (
     CONTROL_UPDATE,
     SNAPSHOT_QUERY,
@@ -295,51 +295,20 @@ class Client:
         return record
 
     async def list(
-        self,
-        *,
-        type: str | None = None,
-        state: str | None = None,
-        status: Status | None = None,
-        parent_id: str | None = None,
-        updated_after: datetime | None = None,
-        updated_before: datetime | None = None,
-        limit: int = 100,
+        self, *, limit: int = 100, **filters: Unpack[DocumentFilter]
     ) -> builtins.list[DocumentRecord]:
-        """Documents matching every given filter, most recently updated first."""
-        return await self.queries.list(
-            type=type,
-            state=state,
-            status=status,
-            parent_id=parent_id,
-            updated_after=updated_after,
-            updated_before=updated_before,
-            limit=limit,
-        )
+        """Documents matching every given filter (type, state, status, parent_id,
+        updated_after, updated_before), most recently updated first."""
+        return await self.queries.list(limit=limit, **filters)
 
     async def list_page(
-        self,
-        *,
-        type: str | None = None,
-        state: str | None = None,
-        status: Status | None = None,
-        parent_id: str | None = None,
-        updated_after: datetime | None = None,
-        updated_before: datetime | None = None,
-        cursor: str | None = None,
-        limit: int = 100,
+        self, *, cursor: str | None = None, limit: int = 100, **filters: Unpack[DocumentFilter]
     ) -> DocumentPage:
-        """One page of matching documents, in creation order; pass ``next_cursor`` back
-        for the next (``None`` after the last). Every document is seen once."""
-        records = await self.queries.page(
-            type=type,
-            state=state,
-            status=status,
-            parent_id=parent_id,
-            updated_after=updated_after,
-            updated_before=updated_before,
-            after=decode_cursor(cursor) if cursor else None,
-            limit=limit,
-        )
+        """One page of matching documents (filters as for :meth:`list`), in creation order;
+        pass ``next_cursor`` back for the next (``None`` after the last). Every document
+        is seen once."""
+        after = decode_cursor(cursor) if cursor else None
+        records = await self.queries.page(after=after, limit=limit, **filters)
         last = records[-1] if len(records) == limit else None
         return DocumentPage(
             records=records,

@@ -12,7 +12,7 @@ import aioboto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 
-from docstate.blobstore import CHUNK_SIZE, BlobStore
+from docstate.blobstore import CHUNK_SIZE, BlobStore, verified
 from docstate.document import ContentRef
 from docstate.errors import ContentError
 
@@ -135,8 +135,6 @@ class S3BlobStore(BlobStore):
         return {"ETag": answer["ETag"], "PartNumber": number}
 
     async def open(self, ref: ContentRef) -> AsyncIterator[bytes]:
-        digest = hashlib.sha256()
-        size = 0
         async with self._s3() as s3:
             try:
                 answer = await s3.get_object(Bucket=self.bucket, Key=self.key(ref.sha256))
@@ -148,17 +146,10 @@ class S3BlobStore(BlobStore):
                 raise
             body = answer["Body"]
             try:
-                async for chunk in body.iter_chunks(CHUNK_SIZE):
-                    digest.update(chunk)
-                    size += len(chunk)
+                async for chunk in verified(ref, body.iter_chunks(CHUNK_SIZE)):
                     yield chunk
             finally:
                 body.close()
-        if digest.hexdigest() != ref.sha256 or size != ref.size:
-            raise ContentError(
-                f"blob {ref.sha256} is corrupt: read {size} bytes hashing to "
-                f"{digest.hexdigest()}, expected {ref.size} bytes"
-            )
 
 
 def _missing(err: ClientError) -> bool:

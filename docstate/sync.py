@@ -7,13 +7,13 @@ import builtins
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from docstate.batch import Submission, SubmitResult
-from docstate.client import Client, Content, DocumentPage
+from docstate.client import Client, Content
 from docstate.config import Settings
-from docstate.document import Document, Status
-from docstate.projection.records import DocumentRecord, EventRecord
+from docstate.document import Document
+from docstate.projection.records import DocumentFilter, DocumentRecord, EventRecord
 from docstate.protocol import Snapshot
 
 T = TypeVar("T")
@@ -114,41 +114,9 @@ class SyncClient:
         return self._run(self._client.get(document_id, with_content=with_content))
 
     def list(
-        self,
-        *,
-        type: str | None = None,
-        state: str | None = None,
-        status: Status | None = None,
-        limit: int = 100,
+        self, *, limit: int = 100, **filters: Unpack[DocumentFilter]
     ) -> builtins.list[DocumentRecord]:
-        return self._run(self._client.list(type=type, state=state, status=status, limit=limit))
-
-    def list_page(
-        self,
-        *,
-        type: str | None = None,
-        state: str | None = None,
-        status: Status | None = None,
-        parent_id: str | None = None,
-        cursor: str | None = None,
-        limit: int = 100,
-    ) -> DocumentPage:
-        return self._run(
-            self._client.list_page(
-                type=type,
-                state=state,
-                status=status,
-                parent_id=parent_id,
-                cursor=cursor,
-                limit=limit,
-            )
-        )
-
-    def counts(self, root_id: str) -> dict[tuple[str, Status], int]:
-        return self._run(self._client.counts(root_id))
-
-    def step(self, document_id: str) -> Snapshot:
-        return self._run(self._client.step(document_id))
+        return self._run(self._client.list(limit=limit, **filters))
 
     def history(self, document_id: str) -> builtins.list[EventRecord]:
         return self._run(self._client.history(document_id))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -120,6 +122,27 @@ class Harness:
             blobs=self.blobs,
             inline_threshold=self.settings.inline_threshold,
         )
+
+    async def run_script(self, script: Path, *types: DocumentType) -> str:
+        """Run a Python script against this deployment (a worker for ``types`` serving it)
+        and return what it printed; it fails the test if the script does."""
+        env = {
+            "DOCSTATE_TEMPORAL_ADDRESS": self.temporal.service_client.config.target_host,
+            "DOCSTATE_TASK_QUEUE": self.settings.task_queue,
+            "DOCSTATE_DATABASE_URL": self.settings.database_url,
+            "DOCSTATE_BLOB_DIR": str(self.settings.blob_dir),
+        }
+        async with self.worker(*types):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(script),
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode == 0, err.decode()
+        return out.decode()
 
     @asynccontextmanager
     async def worker(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -104,24 +102,8 @@ async def test_the_sync_client_from_a_plain_script(harness: Harness, tmp_path: P
             print([e.to_state for e in ds.progress("sync-1")])
     """)
     )
-    s = harness.settings
-    env = {
-        "DOCSTATE_TEMPORAL_ADDRESS": harness.temporal.service_client.config.target_host,
-        "DOCSTATE_TASK_QUEUE": s.task_queue,
-        "DOCSTATE_DATABASE_URL": s.database_url,
-        "DOCSTATE_BLOB_DIR": str(s.blob_dir),
-    }
-    async with harness.worker(*p.ALL):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(script),
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()
-    assert out.decode().splitlines() == [
+    out = await harness.run_script(script, *p.ALL)
+    assert out.splitlines() == [
         "completed done",
         "4 HELLO",
         "['s0', 's1', 's2', 'done']",

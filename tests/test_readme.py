@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
-import sys
 import textwrap
 from pathlib import Path
 
@@ -96,24 +94,8 @@ async def test_the_batch_example_runs(
 async def test_the_sync_example_runs_as_a_script(harness: Harness, tmp_path: Path) -> None:
     script = tmp_path / "example.py"
     script.write_text(block("python", "SyncClient.connect()"))
-    s = harness.settings
-    env = {
-        "DOCSTATE_TEMPORAL_ADDRESS": harness.temporal.service_client.config.target_host,
-        "DOCSTATE_TASK_QUEUE": s.task_queue,
-        "DOCSTATE_DATABASE_URL": s.database_url,
-        "DOCSTATE_BLOB_DIR": str(s.blob_dir),
-    }
-    async with harness.worker(FILE):
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(script),
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 120)
-    assert proc.returncode == 0, err.decode()
-    assert out.decode().strip() == "completed b'hello\\n'"
+    out = await harness.run_script(script, FILE)
+    assert out.strip() == "completed b'hello\\n'"
 
 
 def test_the_operations_example_plans() -> None:

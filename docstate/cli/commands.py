@@ -28,6 +28,7 @@ from docstate.document import Status
 from docstate.errors import ConfigurationError, DocStateError
 from docstate.fetch import is_url, url_filename
 from docstate.graph import to_dot, to_mermaid
+from docstate.projection.records import DocumentFilter
 from docstate.protocol import Action
 from docstate.registry import Registry
 
@@ -157,13 +158,16 @@ async def status(ds: Client, args: argparse.Namespace) -> int:
 
 
 async def list_documents(ds: Client, args: argparse.Namespace) -> int:
-    records = await ds.list(
-        type=args.type,
-        state=args.state,
-        status=Status(args.status) if args.status else None,
-        parent_id=args.parent,
-        limit=args.limit,
-    )
+    filters: DocumentFilter = {}
+    if args.type:
+        filters["type"] = args.type
+    if args.state:
+        filters["state"] = args.state
+    if args.status:
+        filters["status"] = Status(args.status)
+    if args.parent:
+        filters["parent_id"] = args.parent
+    records = await ds.list(limit=args.limit, **filters)
     print(as_json(records) if args.json else table(DOCUMENT_HEADERS, document_rows(records)))
     return 0
 

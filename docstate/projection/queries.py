@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import builtins
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from docstate.document import ContentRef, Status
-from docstate.projection.records import DocumentRecord, EventRecord
+from docstate.projection.records import DocumentFilter, DocumentRecord, EventRecord
 from docstate.projection.schema import document_events, documents
 
 
@@ -31,27 +31,15 @@ def _document(row: RowMapping) -> DocumentRecord:
     return DocumentRecord.model_validate(data)
 
 
-def _filtered(
-    type: str | None,
-    state: str | None,
-    status: Status | None,
-    parent_id: str | None,
-    updated_after: datetime | None,
-    updated_before: datetime | None,
-) -> sa.Select[Any]:
+def _filtered(filters: DocumentFilter) -> sa.Select[Any]:
     query = sa.select(documents)
-    for column, value in (
-        ("type", type),
-        ("state", state),
-        ("status", status),
-        ("parent_id", parent_id),
-    ):
-        if value is not None:
-            query = query.where(documents.c[column] == str(value))
-    if updated_after is not None:
-        query = query.where(documents.c.updated_at > updated_after)
-    if updated_before is not None:
-        query = query.where(documents.c.updated_at < updated_before)
+    for column in ("type", "state", "status", "parent_id"):
+        if column in filters:
+            query = query.where(documents.c[column] == str(filters[column]))
+    if "updated_after" in filters:
+        query = query.where(documents.c.updated_at > filters["updated_after"])
+    if "updated_before" in filters:
+        query = query.where(documents.c.updated_at < filters["updated_before"])
     return query
 
 
@@ -69,39 +57,25 @@ class ProjectionQueries:
         return _document(row) if row else None
 
     async def list(
-        self,
-        *,
-        type: str | None = None,
-        state: str | None = None,
-        status: Status | None = None,
-        parent_id: str | None = None,
-        updated_after: datetime | None = None,
-        updated_before: datetime | None = None,
-        limit: int = 100,
+        self, *, limit: int = 100, **filters: Unpack[DocumentFilter]
     ) -> builtins.list[DocumentRecord]:
         """Documents matching every given filter, most recently updated first."""
-        query = _filtered(type, state, status, parent_id, updated_after, updated_before)
-        query = query.order_by(documents.c.updated_at.desc(), documents.c.id)
+        query = _filtered(filters).order_by(documents.c.updated_at.desc(), documents.c.id)
         return await self._records(query.limit(limit))
 
     async def page(
         self,
         *,
-        type: str | None = None,
-        state: str | None = None,
-        status: Status | None = None,
-        parent_id: str | None = None,
-        updated_after: datetime | None = None,
-        updated_before: datetime | None = None,
         after: tuple[datetime, str] | None = None,
         limit: int = 100,
+        **filters: Unpack[DocumentFilter],
     ) -> builtins.list[DocumentRecord]:
         """A page of matching documents in creation order, after ``(created_at, id)``.
 
         Keyset pagination on an order that never changes: going through every page sees
         each document exactly once, however the documents move meanwhile.
         """
-        query = _filtered(type, state, status, parent_id, updated_after, updated_before)
+        query = _filtered(filters)
         if after is not None:
             created, last_id = after
             query = query.where(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import BaseModel, Field
 
@@ -44,6 +44,17 @@ class ProjectionWrite(BaseModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     started_at: datetime | None = None
     at: datetime
+
+
+class DocumentFilter(TypedDict, total=False):
+    """Which documents a listing returns: every field given must match."""
+
+    type: str
+    state: str
+    status: Status
+    parent_id: str
+    updated_after: datetime
+    updated_before: datetime
 
 
 class DocumentRecord(BaseModel):
