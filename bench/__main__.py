@@ -118,6 +118,18 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+async def run_soak(docs: int) -> dict[str, Any]:
+    await create_database(POSTGRES)
+    with tempfile.TemporaryDirectory(prefix="docstate-soak-") as tmp:
+        server = await start_dev_server(Path(tmp) / "temporal.db", headless=True)
+        try:
+            temporal = await connect_temporal(Settings(temporal_address=server.address))
+            bench = arms.Bench(temporal, server.process.pid, Path(tmp), POSTGRES)
+            return {"soak": await arms.soak(bench, POSTGRES, docs)}
+        finally:
+            server.stop()
+
+
 def table(report: dict[str, Any]) -> str:
     header = ["arm", *(c for c, _ in COLUMNS)]
     rows = [header]
@@ -141,9 +153,19 @@ def main() -> None:
     parser.add_argument("--docs", type=int, help="documents per throughput arm")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (median reported)")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument(
+        "--soak",
+        type=int,
+        metavar="N",
+        help="instead: N documents in waves of 1,000, worker RSS after each",
+    )
     args = parser.parse_args()
-    report = asyncio.run(run(args))
-    print(table(report))
+    if args.soak:
+        report = asyncio.run(run_soak(args.soak))
+        print(json.dumps(report, indent=2))
+    else:
+        report = asyncio.run(run(args))
+        print(table(report))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
 

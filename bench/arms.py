@@ -15,7 +15,7 @@ from temporalio.client import Client as TemporalClient
 from temporalio.worker import Worker
 
 from bench import pipelines
-from bench.measure import LagWriter, Sample, percentile
+from bench.measure import LagWriter, Sample, current_rss_mib, percentile
 from bench.raw import RawPipeline, noop
 from docstate import Client, Registry, Settings, Status
 from docstate.blobstore import LocalBlobStore
@@ -174,3 +174,40 @@ async def _check(engine: Any, ids: list[str], expected_rows: int) -> str:
     if len(rows) != expected_rows:
         problems.append(f"{len(rows)} rows, expected {expected_rows}")
     return "ok" if not problems else "; ".join(problems) + f" ({events} events)"
+
+
+async def soak(bench: Bench, url: str, docs: int, every: int = 1000) -> dict[str, Any]:
+    """``docs`` documents through DocState in waves of ``every``: worker RSS after each."""
+    queue = bench.queue()
+    await upgrade(url)
+    engine = create_engine(url)
+    settings = Settings(task_queue=queue, database_url=url, blob_dir=bench.workdir / "blobs")
+    blobs = LocalBlobStore(settings.blob_dir)
+    client = Client(bench.temporal, settings, ProjectionQueries(engine), blobs)
+    rss: list[float] = []
+    started = time.perf_counter()
+    async with build_worker(
+        bench.temporal,
+        task_queue=queue,
+        registry=Registry(pipelines.ALL),
+        writer=LagWriter(engine),
+        blobs=blobs,
+    ):
+        for wave in range(0, docs, every):
+
+            async def one(i: int, wave: int = wave) -> None:
+                doc_id = f"{queue}-{wave + i}"
+                await client.submit(None, type="bench_noop", id=doc_id)
+                await bench.temporal.get_workflow_handle(workflow_id(doc_id)).result()
+
+            await _bounded(min(every, docs - wave), 200, one)
+            rss.append(round(current_rss_mib(), 1))
+    await engine.dispose()
+    seconds = time.perf_counter() - started
+    return {
+        "docs": docs,
+        "seconds": round(seconds, 1),
+        "docs_per_s": round(docs / seconds, 2),
+        "rss_mib_after_each_wave": rss,
+        "rss_growth_mib": round(rss[-1] - rss[0], 1),
+    }

@@ -55,6 +55,14 @@ def reset_peak_rss() -> None:
         pass
 
 
+def current_rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def peak_rss_mib() -> float:
     with open("/proc/self/status") as f:
         for line in f:
