@@ -143,6 +143,8 @@ class DocumentWorkflow:
                 retry_policy=START_RETRY,
             )
         except FailureError as err:  # a local activity's failure arrives unwrapped
+            if self._cancelled_in_temporal(err):
+                raise  # cancelled before it began: handled in run()
             await self._fail(describe(err), "UnknownDocumentType")
         self._spec = spec
         self._enter(spec.initial)
