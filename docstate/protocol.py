@@ -113,6 +113,8 @@ class Snapshot(BaseModel):
     error: str | None = None
     transition: str | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
+    document: Document | None = None
+    """The document itself, without inline content (the query only; not in the result)."""
 
 
 class ControlRequest(BaseModel):

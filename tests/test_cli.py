@@ -189,6 +189,8 @@ def test_tree_children_and_content(cli: Cli) -> None:
     assert "three/2/c0" in cli.ok("list", "--type", "chunk", "--state", "indexed")
     cli.ok("content", "three", "-o", str(cli.tmp / "copy.pdf"))
     assert (cli.tmp / "copy.pdf").read_bytes() == (cli.tmp / "three.pdf").read_bytes()
+    rebuilt = cli.ok("projection", "rebuild", "--query", 'WorkflowId STARTS_WITH "doc:three"')
+    assert rebuilt.strip() == "rebuilt 7 documents from 7 workflow runs (18 events)"
     assert "document 'nope' not found" in cli.fails("tree", "nope")
     assert "document 'nope' not found" in cli.fails("children", "nope")
     assert "document 'nope' not found" in cli.fails("content", "nope", "-o", str(cli.tmp / "x"))

@@ -118,7 +118,7 @@ class DocumentWorkflow:
             if self._cancel_requested:
                 await self._record(Status.CANCELLED, error="cancelled on request")
             # The result stays small: a parent's history holds every child's result.
-            return self.snapshot().model_copy(update={"history": []})
+            return self.snapshot().model_copy(update={"history": [], "document": None})
         except (asyncio.CancelledError, FailureError) as err:
             if not self._cancelled_in_temporal(err):
                 raise
@@ -457,6 +457,7 @@ class DocumentWorkflow:
             error=self._error,
             transition=self._transition,
             history=self._history,
+            document=self._doc.model_copy(update={"content": None}),
         )
 
     @workflow.update(name=CONTROL_UPDATE)

@@ -17,8 +17,9 @@ from docstate.config import Settings
 from docstate.document import Status
 from docstate.errors import DocStateError
 from docstate.process import hard_exit
-from docstate.projection import upgrade
+from docstate.projection import ProjectionWriter, upgrade
 from docstate.protocol import Action
+from docstate.rebuild import rebuild
 
 SETTINGS_FLAGS = (
     "temporal_address",
@@ -112,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("type")
     p.add_argument("--format", choices=["mermaid", "dot"], default="mermaid")
 
+    p = add("projection", "rebuild or repair the projection from Temporal")
+    p.add_argument(
+        "projection_command",
+        choices=["rebuild"],
+        help="rebuild: write every document workflow's state (a worker must run)",
+    )
+    p.add_argument("--query", help="a Temporal list filter (default: every document workflow)")
+
     p = add("db", "projection database")
     p.add_argument("db_command", choices=["upgrade"], help="upgrade: apply migrations")
     return parser
@@ -136,6 +145,23 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return await dev(settings, args)
     if args.command == "graph":
         return commands.graph(settings, args)
+    if args.command == "projection":
+        async with await Client.connect(settings) as ds:
+            report = await rebuild(
+                ds.temporal, ProjectionWriter(ds.queries.engine), query=args.query
+            )
+        print(
+            f"rebuilt {report.documents} documents from {report.runs} workflow runs "
+            f"({report.events} events)"
+        )
+        if report.unanswered:
+            print(
+                f"no answer from {len(report.unanswered)} runs (is a worker running?): "
+                f"{', '.join(report.unanswered[:5])}",
+                file=sys.stderr,
+            )
+            return 1
+        return 0
     if args.command == "db":
         await upgrade(settings.database_url)
         print(f"projection at {settings.database_url} is up to date")
