@@ -169,18 +169,10 @@ async def _harness(
 
 @pytest.fixture
 async def harness(
-    temporal: TemporalClient, task_queue: str, tmp_path: Path, sqlite_url: str
-) -> AsyncIterator[Harness]:
-    """A harness on SQLite (the engine behaves the same on both databases)."""
-    async with _harness(temporal, task_queue, tmp_path, sqlite_url) as h:
-        yield h
-
-
-@pytest.fixture
-async def pg_harness(
     temporal: TemporalClient, task_queue: str, tmp_path: Path, pg_url: str
 ) -> AsyncIterator[Harness]:
-    """A harness on PostgreSQL."""
+    """A harness on PostgreSQL, the production projection (``any_harness``, the
+    projection suite and the command-line tests cover SQLite as well)."""
     async with _harness(temporal, task_queue, tmp_path, pg_url) as h:
         yield h
 

@@ -6,18 +6,10 @@ import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from docstate import BatchEvent, EventKind, Status, Submission
 from tests import pipelines as p
 from tests.conftest import Harness
 from tests.test_engine import new_id
-
-
-@pytest.fixture
-def harness(pg_harness: Harness) -> Harness:
-    """The client is checked against PostgreSQL, the production projection."""
-    return pg_harness
 
 
 async def test_submit_many_keeps_going_past_bad_documents(harness: Harness) -> None:

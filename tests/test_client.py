@@ -39,12 +39,6 @@ async def seed(harness: Harness, count: int) -> None:
     )
 
 
-@pytest.fixture
-def harness(pg_harness: Harness) -> Harness:
-    """The client is checked against PostgreSQL, the production projection."""
-    return pg_harness
-
-
 async def test_pages_see_every_document_once(harness: Harness) -> None:
     await seed(harness, 25)
     seen: list[str] = []
