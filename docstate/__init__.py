@@ -5,7 +5,7 @@ run it with a worker (``worker.py``); submit and follow documents with :class:`C
 or the ``docstate`` command.
 """
 
-from docstate.batch import BatchEvent, EventKind, Submission, SubmitResult
+from docstate.batch import BatchEvent, BatchOptions, EventKind, Submission, SubmitResult
 from docstate.client import Client
 from docstate.config import Settings
 from docstate.docstore import AsyncDocStore
@@ -31,6 +31,7 @@ from docstate.sync import SyncClient
 __all__ = [
     "AsyncDocStore",
     "BatchEvent",
+    "BatchOptions",
     "Client",
     "ConfigurationError",
     "ContentError",

@@ -6,7 +6,7 @@ import asyncio
 import enum
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -59,15 +59,29 @@ class SubmitResult(BaseModel):
     error: str | None = None
 
 
+class BatchOptions(TypedDict, total=False):
+    """How a batch runs.
+
+    Attributes:
+        concurrency: Documents in flight at once (20).
+        wait: Also wait for each to settle; a result's ``ok`` then means it completed.
+        timeout: With ``wait``, seconds per document (none).
+    """
+
+    concurrency: int
+    wait: bool
+    timeout: float | None
+
+
 async def run_batch(
     client: Client,
     items: Iterable[Content | Submission] | AsyncIterable[Content | Submission],
     *,
     type: str,
-    concurrency: int,
-    wait: bool,
-    timeout: float | None,
-    on_event: Callable[[BatchEvent], None] | None,
+    on_event: Callable[[BatchEvent], None] | None = None,
+    concurrency: int = 20,
+    wait: bool = False,
+    timeout: float | None = None,
 ) -> list[SubmitResult]:
     """See :meth:`docstate.Client.submit_many`."""
     source = _numbered(items)

@@ -31,7 +31,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from docstate.batch import BatchEvent, Submission, SubmitResult, run_batch
+from docstate.batch import BatchEvent, BatchOptions, Submission, SubmitResult, run_batch
 from docstate.blobstore import BlobStore, make_blob_store
 from docstate.config import Settings
 from docstate.document import ContentRef, Document, Status
@@ -184,10 +184,8 @@ class Client:
         items: Iterable[Content | Submission] | AsyncIterable[Content | Submission],
         *,
         type: str,
-        concurrency: int = 20,
-        wait: bool = False,
-        timeout: float | None = None,
         on_event: Callable[[BatchEvent], None] | None = None,
+        **options: Unpack[BatchOptions],
     ) -> builtins.list[SubmitResult]:
         """Submit any number of documents, ``concurrency`` at a time.
 
@@ -195,48 +193,30 @@ class Client:
         not complete does not stop the others: each gets a :class:`SubmitResult`.
 
         Args:
-            items: Contents (bytes, text, paths) or :class:`Submission` objects, from a
-                list, a generator or an async iterator of any length (read as needed).
+            items: Contents (bytes, text, paths, URLs) or :class:`Submission` objects, from
+                a list, a generator or an async iterator of any length (read as needed).
             type: Document type of items that do not name their own.
-            concurrency: Documents in flight at once.
-            wait: Also wait for each to settle; ``ok`` then means it completed.
-            timeout: With ``wait``, seconds per document.
             on_event: Called with each :class:`BatchEvent`, in order.
+            **options: ``concurrency`` (20), ``wait`` (False), ``timeout`` (see
+                :class:`BatchOptions`).
 
         Returns:
             One result per item, in the order of ``items``.
         """
-        return await run_batch(
-            self,
-            items,
-            type=type,
-            concurrency=concurrency,
-            wait=wait,
-            timeout=timeout,
-            on_event=on_event,
-        )
+        return await run_batch(self, items, type=type, on_event=on_event, **options)
 
     async def submit_stream(
         self,
         items: Iterable[Content | Submission] | AsyncIterable[Content | Submission],
         *,
         type: str,
-        concurrency: int = 20,
-        wait: bool = False,
-        timeout: float | None = None,
+        **options: Unpack[BatchOptions],
     ) -> AsyncIterator[BatchEvent]:
         """:meth:`submit_many` as an async iterator of its events, ending with
         ``batch_completed``; each document's outcome is in its ``document_*`` events."""
         events: asyncio.Queue[BatchEvent | None] = asyncio.Queue()
         batch = asyncio.create_task(
-            self.submit_many(
-                items,
-                type=type,
-                concurrency=concurrency,
-                wait=wait,
-                timeout=timeout,
-                on_event=events.put_nowait,
-            )
+            self.submit_many(items, type=type, on_event=events.put_nowait, **options)
         )
         batch.add_done_callback(lambda _: events.put_nowait(None))
         try:

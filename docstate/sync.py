@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Coroutine, Iterable, Iterator
 from types import TracebackType
 from typing import Any, TypeVar, Unpack
 
-from docstate.batch import Submission, SubmitResult
+from docstate.batch import BatchOptions, Submission, SubmitResult
 from docstate.client import Client, Content
 from docstate.config import Settings
 from docstate.document import Document
@@ -79,15 +79,9 @@ class SyncClient:
         items: Iterable[Content | Submission],
         *,
         type: str,
-        concurrency: int = 20,
-        wait: bool = False,
-        timeout: float | None = None,
+        **options: Unpack[BatchOptions],
     ) -> builtins.list[SubmitResult]:
-        return self._run(
-            self._client.submit_many(
-                items, type=type, concurrency=concurrency, wait=wait, timeout=timeout
-            )
-        )
+        return self._run(self._client.submit_many(items, type=type, **options))
 
     def submit_and_wait(
         self,
