@@ -65,7 +65,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         server = await start_dev_server(work / "temporal.db", headless=True)
         try:
             temporal = await connect_temporal(Settings(temporal_address=server.address))
-            bench = arms.Bench(temporal, server.process.pid, work, POSTGRES)
+            bench = arms.Bench(temporal, server.process.pid, work)
             sqlite = f"sqlite+aiosqlite:///{work / 'projection.db'}"
             runs: dict[str, list[dict[str, Any]]] = {}
 
@@ -124,7 +124,7 @@ async def run_soak(docs: int) -> dict[str, Any]:
         server = await start_dev_server(Path(tmp) / "temporal.db", headless=True)
         try:
             temporal = await connect_temporal(Settings(temporal_address=server.address))
-            bench = arms.Bench(temporal, server.process.pid, Path(tmp), POSTGRES)
+            bench = arms.Bench(temporal, server.process.pid, Path(tmp))
             return {"soak": await arms.soak(bench, POSTGRES, docs)}
         finally:
             server.stop()

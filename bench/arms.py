@@ -30,7 +30,6 @@ class Bench:
     temporal: TemporalClient
     server_pid: int
     workdir: Path
-    postgres_url: str
 
     def queue(self) -> str:
         return f"bench-{uuid.uuid4().hex[:8]}"

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from docstate.document import Status
 from docstate.errors import DocStateError
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 
 class Submission(BaseModel):
     """One document of a batch, when more than its content must be said."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
 
     content: bytes | str | Path | None = None
     id: str | None = None

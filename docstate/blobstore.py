@@ -48,14 +48,39 @@ class BlobStore(ABC):
 
     async def put_file(self, path: Path) -> ContentRef:
         """Store a file, streamed from disk."""
-        return await self.put(_read_file(path))
+        return await self.put(read_file(path))
 
     async def get_bytes(self, ref: ContentRef) -> bytes:
         """The whole content at ``ref``; for content known to be small."""
         return b"".join([chunk async for chunk in self.open(ref)])
 
 
-async def _read_file(path: Path) -> AsyncIterator[bytes]:
+class Head:
+    """Passes chunks through, keeping them while they add up to at most ``limit`` bytes:
+    small content streamed into the store is at hand afterwards without reading it back."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._kept: list[bytes] | None = []
+        self._size = 0
+
+    async def through(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            self._size += len(chunk)
+            if self._kept is not None and self._size <= self.limit:
+                self._kept.append(chunk)
+            else:
+                self._kept = None
+            yield chunk
+
+    @property
+    def data(self) -> bytes | None:
+        """All the content, when it was small enough; otherwise None."""
+        return b"".join(self._kept) if self._kept is not None else None
+
+
+async def read_file(path: Path) -> AsyncIterator[bytes]:
+    """A file's content, a chunk at a time."""
     try:
         handle = await asyncio.to_thread(path.open, "rb")
     except OSError as err:

@@ -32,7 +32,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from docstate.batch import BatchEvent, BatchOptions, Submission, SubmitResult, run_batch
-from docstate.blobstore import BlobStore, make_blob_store
+from docstate.blobstore import BlobStore, Head, make_blob_store, read_file
 from docstate.config import Settings
 from docstate.document import ContentRef, Document, Status
 from docstate.errors import (
@@ -247,17 +247,18 @@ class Client:
         if content is None:
             return None, None
         small = self.settings.inline_threshold
-        if isinstance(content, str) and is_url(content):
-            meta.setdefault("url", content)
-            meta.setdefault("filename", url_filename(content))
-            ref = await self.blobs.put(fetch(content))
-            return ref, await self.blobs.get_bytes(ref) if ref.size <= small else None
+        if isinstance(content, bytes) or (isinstance(content, str) and not is_url(content)):
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            return await self.blobs.put_bytes(data), data if len(data) <= small else None
         if isinstance(content, Path):
             meta.setdefault("filename", content.name)
-            ref = await self.blobs.put_file(content)
-            return ref, await self.blobs.get_bytes(ref) if ref.size <= small else None
-        data = content.encode("utf-8") if isinstance(content, str) else content
-        return await self.blobs.put_bytes(data), data if len(data) <= small else None
+            source = read_file(content)
+        else:
+            meta.setdefault("url", content)
+            meta.setdefault("filename", url_filename(content))
+            source = fetch(content)
+        head = Head(small)  # streamed in; small content is kept on the way, not read back
+        return await self.blobs.put(head.through(source)), head.data
 
     # --- reading ---------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from docstate import ContentError, ContentRef, Settings
-from docstate.blobstore import BlobStore, LocalBlobStore, make_blob_store
+from docstate.blobstore import BlobStore, Head, LocalBlobStore, make_blob_store
 from docstate.errors import ConfigurationError
 from docstate.s3 import PART_SIZE, S3BlobStore
 
@@ -105,3 +105,12 @@ def test_settings_choose_the_store(tmp_path: Path) -> None:
     assert isinstance(s3, S3BlobStore) and s3.bucket == "b"
     with pytest.raises(ConfigurationError, match="needs DOCSTATE_S3_BUCKET"):
         make_blob_store(Settings(blob_store="s3"))
+
+
+async def test_head_keeps_small_content_on_its_way_to_the_store(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path / "blobs")
+    small, large = Head(limit=10), Head(limit=10)
+    ref = await store.put(small.through(chunks(2, 5)))  # exactly 10 bytes
+    assert small.data == await store.get_bytes(ref) == bytes([0]) * 5 + bytes([1]) * 5
+    await store.put(large.through(chunks(3, 5)))  # 15 bytes: too large to keep
+    assert large.data is None

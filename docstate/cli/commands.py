@@ -251,7 +251,6 @@ def fail_line(err: BaseException) -> str:
 
 
 __all__ = [
-    "DocStateError",
     "act",
     "children",
     "content",

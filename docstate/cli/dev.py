@@ -15,6 +15,7 @@ from docstate.cli.render import table
 from docstate.client import Client
 from docstate.config import Settings
 from docstate.devserver import DevServer, start_dev_server
+from docstate.document import Status
 from docstate.errors import ConfigurationError, DocStateError
 from docstate.process import stop_on_signals
 from docstate.projection import upgrade
@@ -102,7 +103,7 @@ def print_results(records: list[DocumentRecord]) -> None:
         for r in records
     ]
     print(table(("ID", "FILE", "STATE", "STATUS", "WORDS", "ERROR"), rows))
-    waiting = [r.id for r in records if r.status.value == "waiting"]
+    waiting = [r.id for r in records if r.status is Status.WAITING]
     if waiting:
         print(f"\n{len(waiting)} waiting for a decision: docstate retry|skip|cancel {waiting[0]}")
 

@@ -136,14 +136,10 @@ class ProjectionQueries:
 
     async def tree_counts(self, root_id: str) -> dict[tuple[str, Status], int]:
         """How many documents of a lineage are in each (state, status): how far along it is."""
-        query = (
-            sa.select(documents.c.state, documents.c.status, sa.func.count())
-            .where(documents.c.root_id == root_id)
-            .group_by(documents.c.state, documents.c.status)
-        )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(query)).all()
-        return {(state, Status(status)): count for state, status, count in rows}
+        counts: dict[tuple[str, Status], int] = {}
+        for (_, state, status), n in (await self.status_counts(root_id=root_id)).items():
+            counts[state, status] = counts.get((state, status), 0) + n
+        return counts
 
     async def status_counts(
         self, *, type: str | None = None, root_id: str | None = None
