@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.expression import Executable
 
 from docstate.projection.records import ProjectionWrite
@@ -23,59 +25,113 @@ from docstate.projection.schema import document_events, documents
 
 
 class ProjectionWriter:
-    """Applies :class:`ProjectionWrite` batches in one transaction."""
+    """Applies :class:`ProjectionWrite` batches atomically.
+
+    On PostgreSQL a batch is one statement, so one round trip: the event rows and the
+    document rows go in as arrays (``unnest``), the event insert as a data-modifying CTE
+    of the document upsert, in autocommit (a single statement is its own transaction).
+    On SQLite, which has no data-modifying CTEs, a batch is a transaction of two
+    executemany statements (local calls, no round trips).
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._postgresql = engine.dialect.name == "postgresql"
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def apply(self, writes: Sequence[ProjectionWrite]) -> None:
-        """Apply ``writes`` (any order, duplicates allowed) in one transaction."""
+        """Apply ``writes`` (any order, duplicates allowed) atomically."""
         if not writes:
             return
+        events = [_event_row(w) for w in writes]
+        docs = _document_rows(writes)
+        if self._postgresql:
+            async with self._autocommit.connect() as conn:
+                await conn.execute(_postgresql_statement(), _as_arrays(events, docs))
+            return
+        events_stmt, docs_stmt = _sqlite_statements()
         async with self.engine.begin() as conn:
-            await _insert_events(conn, writes)
-            await _upsert_documents(conn, writes)
+            await conn.execute(events_stmt, events)
+            await conn.execute(docs_stmt, docs)
+
+
+def _upsert_set(upsert: Any) -> dict[str, Any]:
+    """Every column but the key and the creation time, from the proposed row."""
+    return {
+        c.name: upsert.excluded[c.name]
+        for c in documents.columns
+        if c.name not in ("id", "created_at")
+    }
 
 
 @functools.cache
-def _statements(dialect: str) -> tuple[Executable, Executable]:
-    """The two write statements of ``dialect``, built once: with rows passed as
-    executemany parameters, SQLAlchemy compiles each once and batches the rows itself."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    events = insert(document_events).on_conflict_do_nothing(index_elements=["document_id", "seq"])
-    upsert = insert(documents)
+def _sqlite_statements() -> tuple[Executable, Executable]:
+    """The two write statements, built once: with rows passed as executemany
+    parameters, SQLAlchemy compiles each once and batches the rows itself."""
+    events = sqlite.insert(document_events).on_conflict_do_nothing(
+        index_elements=["document_id", "seq"]
+    )
+    upsert = sqlite.insert(documents)
     docs = upsert.on_conflict_do_update(
         index_elements=["id"],
-        set_={
-            c.name: upsert.excluded[c.name]
-            for c in documents.columns
-            if c.name not in ("id", "created_at")
-        },
+        set_=_upsert_set(upsert),
         where=documents.c.version < upsert.excluded.version,
     )
     return events, docs
 
 
-async def _insert_events(conn: AsyncConnection, writes: Sequence[ProjectionWrite]) -> None:
-    rows = [
-        {
-            "document_id": w.document_id,
-            "seq": w.version,
-            "transition": w.transition,
-            "from_state": w.from_state,
-            "to_state": w.state,
-            "status": w.status.value,
-            "error": w.error,
-            "attempt": w.attempt,
-            "started_at": w.started_at,
-            "finished_at": w.at,
-        }
-        for w in writes
-    ]
-    await conn.execute(_statements(conn.dialect.name)[0], rows)
+def _unnest(table: sa.Table, prefix: str) -> sa.Select[Any]:
+    """``SELECT unnest(:<prefix><col>), ...``: one array parameter per column."""
+    columns = []
+    for column in table.columns:
+        item = JSONB() if isinstance(column.type, sa.JSON) else column.type
+        array = sa.bindparam(prefix + column.name, type_=postgresql.ARRAY(item))
+        columns.append(sa.func.unnest(array).label(column.name))
+    return sa.select(*columns)
 
 
-async def _upsert_documents(conn: AsyncConnection, writes: Sequence[ProjectionWrite]) -> None:
+@functools.cache
+def _postgresql_statement() -> Executable:
+    names = [c.name for c in document_events.columns]
+    events = (
+        postgresql.insert(document_events)
+        .from_select(names, _unnest(document_events, "e_"))
+        .on_conflict_do_nothing(index_elements=["document_id", "seq"])
+        .cte("new_events")
+    )
+    upsert = postgresql.insert(documents).from_select(
+        [c.name for c in documents.columns], _unnest(documents, "d_")
+    )
+    return upsert.on_conflict_do_update(
+        index_elements=["id"],
+        set_=_upsert_set(upsert),
+        where=documents.c.version < upsert.excluded.version,
+    ).add_cte(events)
+
+
+def _as_arrays(events: list[dict[str, Any]], docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Rows as one list per column, the parameters of :func:`_postgresql_statement`."""
+    params = {f"e_{c.name}": [row[c.name] for row in events] for c in document_events.columns}
+    params |= {f"d_{c.name}": [row[c.name] for row in docs] for c in documents.columns}
+    return params
+
+
+def _event_row(w: ProjectionWrite) -> dict[str, Any]:
+    return {
+        "document_id": w.document_id,
+        "seq": w.version,
+        "transition": w.transition,
+        "from_state": w.from_state,
+        "to_state": w.state,
+        "status": w.status.value,
+        "error": w.error,
+        "attempt": w.attempt,
+        "started_at": w.started_at,
+        "finished_at": w.at,
+    }
+
+
+def _document_rows(writes: Sequence[ProjectionWrite]) -> list[dict[str, Any]]:
     # One row per document (its newest write): an upsert may not touch a row twice.
     # created_at is the document's earliest write; it only counts when the row is new.
     newest: dict[str, ProjectionWrite] = {}
@@ -84,8 +140,7 @@ async def _upsert_documents(conn: AsyncConnection, writes: Sequence[ProjectionWr
         if w.document_id not in newest or newest[w.document_id].version < w.version:
             newest[w.document_id] = w
         earliest[w.document_id] = min(w.at, earliest.get(w.document_id, w.at))
-    rows = [_document_row(w, earliest[w.document_id]) for w in newest.values()]
-    await conn.execute(_statements(conn.dialect.name)[1], rows)
+    return [_document_row(w, earliest[w.document_id]) for w in newest.values()]
 
 
 def _document_row(w: ProjectionWrite, created_at: datetime) -> dict[str, Any]:
