@@ -52,6 +52,7 @@ def build_worker(
         workflows=[DocumentWorkflow],
         activities=[*transitions.definitions(), own.start, own.record, own.derived],
         max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_local_activities=max_concurrent_activities,
         graceful_shutdown_timeout=shutdown_grace,
     )
 

@@ -32,7 +32,8 @@ class Settings(BaseSettings):
             in the environment).
         inline_threshold: Content up to this many bytes travels inside Temporal payloads;
             larger content travels only as a blob-store reference.
-        max_concurrent_activities: Worker slots for transition activities.
+        max_concurrent_activities: Worker slots for transitions: as many task-queue
+            activities, and as many local activities, may run at once.
         shutdown_grace: How long a stopping worker lets running transitions finish.
     """
 

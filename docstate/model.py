@@ -18,6 +18,12 @@ from docstate.validation import find_problems
 
 JSONScalar = str | int | float | bool | None
 
+# A transition declared to finish within this (and with no heartbeat) runs as a local
+# activity unless it says otherwise: short work needs no round trip through the server.
+# Longer work goes through the task queue, where a long run does not hold the workflow
+# task open (signals, updates and queries would wait for it).
+LOCAL_TIMEOUT_LIMIT = timedelta(seconds=30)
+
 
 def _declaration_error(owner: str, err: ValidationError) -> PipelineDefinitionError:
     problems = [
@@ -100,10 +106,14 @@ class TransitionSpec(_Declaration):
             runs, so cancellation reaches a long transition promptly.
         skippable: Whether an operator may ``skip`` this transition when it fails.
         fan_out: How the documents this transition derives run.
-        local: Opt-in fast path for short transitions (seconds at most): run as a Temporal
-            local activity, in the worker that runs the workflow, with no round trip
-            through the server. Retries, timeouts, history and projection are the same;
-            it cannot heartbeat.
+        local: How the activity runs. ``None`` (the default) decides from the
+            declaration: a short transition (``timeout`` at most 30 s, no ``heartbeat``)
+            runs as a Temporal *local activity*, in the worker that runs the document's
+            workflow, with no round trip through the server; a longer one (or one that
+            heartbeats) runs as a task-queue activity that any worker may pick up.
+            ``True`` or ``False`` forces either. Retries, timeouts, the activity's name,
+            history and projection are the same both ways; a local activity cannot
+            heartbeat, and signals reach the workflow between its attempts.
     """
 
     name: str
@@ -111,11 +121,18 @@ class TransitionSpec(_Declaration):
     target: str
     when: dict[str, JSONScalar] | None = None
     retry: Retry = Retry()
-    timeout: timedelta = timedelta(minutes=5)
+    timeout: timedelta = LOCAL_TIMEOUT_LIMIT
     heartbeat: timedelta | None = None
     skippable: bool = False
     fan_out: FanOut = FanOut()
-    local: bool = False
+    local: bool | None = None
+
+    @property
+    def runs_locally(self) -> bool:
+        """Whether this transition runs as a local activity (see ``local``)."""
+        if self.local is not None:
+            return self.local
+        return self.heartbeat is None and self.timeout <= LOCAL_TIMEOUT_LIMIT
 
     def matches(self, metadata: Mapping[str, Any]) -> bool:
         """Whether this transition's ``when`` rule holds for ``metadata``."""

@@ -34,6 +34,13 @@ SEARCH_ATTRIBUTES = (DOC_TYPE, DOC_STATE, DOC_STATUS)
 HISTORY_KEPT = 200
 """History entries a workflow keeps in memory (and carries across continue-as-new)."""
 
+LOCAL_STEPS_PER_RUN = 100
+"""Local transitions one workflow run takes before it continues as new.
+
+Temporal suggests continuing as new when a workflow task starts, but back-to-back local
+activities can all run inside one workflow task, so the suggestion would come too late:
+this bounds what one task (and one run) records."""
+
 
 def workflow_id(document_id: str) -> str:
     """The workflow id of a document: reading it in the web UI names the document."""

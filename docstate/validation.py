@@ -45,7 +45,7 @@ def find_problems(spec: PipelineSpec) -> list[str]:
     problems += [
         f"transition {t.name!r} is local and cannot heartbeat: drop `heartbeat` or `local`"
         for t in spec.transitions
-        if t.local and t.heartbeat
+        if t.local is True and t.heartbeat
     ]
 
     if len(initials) == 1 and finals:

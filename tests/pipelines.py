@@ -85,14 +85,26 @@ async def count_up(doc: Document) -> Document:
     return doc.model_copy(update={"metadata": {**doc.metadata, "n": n, "more": more}})
 
 
-LOOP = DocumentType(
-    name="loop",
-    states=[State("work", initial=True), State("done", final=True)],
-    transitions=[
-        Transition(name="again", source="work", target="work", when={"more": True}, run=count_up),
-        Transition(name="finish", source="work", target="done", run=count_up),
-    ],
-)
+def _loop(name: str, local: bool | None) -> DocumentType:
+    return DocumentType(
+        name=name,
+        states=[State("work", initial=True), State("done", final=True)],
+        transitions=[
+            Transition(
+                name="again",
+                source="work",
+                target="work",
+                when={"more": True},
+                run=count_up,
+                local=local,
+            ),
+            Transition(name="finish", source="work", target="done", run=count_up, local=local),
+        ],
+    )
+
+
+LOOP = _loop("loop", local=None)  # short: local activities
+LOOP_QUEUED = _loop("loop_queued", local=False)  # task-queue activities
 
 ROUTED = DocumentType(
     name="routed",
@@ -109,7 +121,7 @@ DEADLINE = DocumentType(
     transitions=[Transition(name="check", source="s0", target="done", run=reject, retry=QUICK)],
     waiting_deadline=timedelta(seconds=1),
 )
-ALL = (*ALL, LOOP, ROUTED, DEADLINE)
+ALL = (*ALL, LOOP, LOOP_QUEUED, ROUTED, DEADLINE)
 
 running_leaves = 0
 max_running_leaves = 0

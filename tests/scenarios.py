@@ -27,6 +27,10 @@ from tests import pipelines as p
 from tests.conftest import Harness
 
 HISTORIES = Path(__file__).parent / "histories"
+GENERATION = "2-local-transitions"
+"""Where ``record()`` writes: one folder per engine generation. Older folders stay, so
+documents started under an earlier engine (task-queue transitions, before short ones
+ran locally) keep replaying."""
 
 
 async def _settled(h: Harness, doc_id: str, status: Status) -> None:
@@ -97,8 +101,10 @@ async def record() -> None:
         await upgrade(url)
         settings = Settings(task_queue="record", database_url=url, blob_dir=Path(tmp) / "blobs")
         harness = Harness(env.client, settings)
+        folder = HISTORIES / GENERATION
+        folder.mkdir(parents=True, exist_ok=True)
         for name, history in (await play(harness)).items():
-            (HISTORIES / f"{name}.json").write_text(history.to_json())
+            (folder / f"{name}.json").write_text(history.to_json())
             print(f"recorded {name}: {len(history.events)} events", file=sys.stderr)
         await harness.engine.dispose()
     await env.shutdown()

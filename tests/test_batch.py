@@ -40,7 +40,7 @@ async def test_submit_many_keeps_going_past_bad_documents(harness: Harness) -> N
         )
     assert len(results) == 500 and [r.index for r in results] == list(range(500))
     failed = {r.index: r for r in results if not r.ok}
-    assert set(failed) == set(bad)
+    assert set(failed) == set(bad), {i: (r.status, r.error) for i, r in failed.items()}
     assert failed[7].status is None and "cannot read /nonexistent/file.pdf" in (
         failed[7].error or ""
     )

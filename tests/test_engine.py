@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 
 import pytest
@@ -10,6 +11,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus
 
 from docstate import DocumentNotFound, DuplicateDocument, InvalidTransition, Status
+from docstate.protocol import LOCAL_STEPS_PER_RUN
 from tests import pipelines as p
 from tests.conftest import Harness
 
@@ -257,18 +259,30 @@ async def test_search_attributes_follow_the_document(harness: Harness) -> None:
     assert [h.status for h in snapshot.history][-1] is Status.WAITING
 
 
-async def test_long_lives_continue_as_new_and_keep_their_version(harness: Harness) -> None:
+@pytest.mark.parametrize(
+    ("type_name", "rounds"),
+    [
+        # task-queue activities: one workflow task per step, so Temporal's suggestion
+        # (every 120 events on the test server) comes in time
+        ("loop_queued", 40),
+        # local activities may all run in one workflow task: the engine's own bound
+        ("loop", LOCAL_STEPS_PER_RUN + 20),
+    ],
+)
+async def test_long_lives_continue_as_new_and_keep_their_version(
+    harness: Harness, type_name: str, rounds: int
+) -> None:
     doc_id = new_id()
     async with harness.worker(*p.ALL):
         await harness.client.submit(
-            b"x", type="loop", id=doc_id, metadata={"rounds": 40, "more": True}
+            b"x", type=type_name, id=doc_id, metadata={"rounds": rounds, "more": True}
         )
         record = await wait_for(lambda: _closed(harness, doc_id), timeout=60)
         runs = {e.run_id async for e in _runs(harness, doc_id)}
     assert record.status is Status.COMPLETED
-    assert record.metadata["n"] == 41  # 40 rounds of `again`, then `finish`
+    assert record.metadata["n"] == rounds + 1  # `again` each round, then `finish`
     events = await harness.client.history(doc_id)
-    assert [e.transition for e in events].count("again") == 40
+    assert [e.transition for e in events].count("again") == rounds
     assert [e.seq for e in events] == sorted({e.seq for e in events})  # no duplicates
     assert len(runs) > 1  # it did continue as new
 
@@ -291,13 +305,14 @@ async def test_pause_right_after_submit_holds_before_the_first_step(harness: Har
     assert p.calls[f"{doc_id}:parse"] == 1
 
 
-async def test_local_transitions_keep_the_same_semantics(harness: Harness) -> None:
-    """The opt-in fast path: retries, waiting, retry and projection as for activities."""
+@pytest.mark.parametrize("type_name", ["basic", "local"])  # short by default; forced
+async def test_local_transitions_keep_the_same_semantics(harness: Harness, type_name: str) -> None:
+    """Local activities: retries, waiting, retry and projection as for task-queue ones."""
     doc_id, bad_id = new_id(), new_id()
     p.failures_left[doc_id] = 100
     async with harness.worker(*p.ALL):
-        await harness.client.submit(b"x", type="local", id=doc_id)
-        await harness.client.submit(b"x", type="local", id=bad_id, metadata={"bad": True})
+        await harness.client.submit(b"x", type=type_name, id=doc_id)
+        await harness.client.submit(b"x", type=type_name, id=bad_id, metadata={"bad": True})
         waiting = await harness.client.wait(doc_id, timeout=30)
         assert (waiting.status, waiting.state) == (Status.WAITING, "s1")
         assert p.calls[f"{doc_id}:flaky"] == 3
@@ -317,3 +332,28 @@ async def test_local_transitions_keep_the_same_semantics(harness: Harness) -> No
     ]
     kinds = {e.event_type for e in history.events}
     assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in kinds  # no server round trips
+    # each attempt's outcome is a local-activity marker that names the transition
+    local = [
+        json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)
+        for e in history.events
+        if e.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
+    names = [m["activity_type"] for m in local if not m["activity_type"].startswith("docstate.")]
+    # enrich twice: its three failed attempts end in one marker, the retried run in another
+    assert names == [f"{type_name}.{n}" for n in ("parse", "enrich", "enrich", "check")]
+
+
+async def test_long_transitions_go_through_the_task_queue(harness: Harness) -> None:
+    """A transition that heartbeats (or has a long timeout) is a task-queue activity."""
+    doc_id = new_id()
+    async with harness.worker(*p.ALL):
+        await harness.client.submit(b"x", type="slow", id=doc_id, metadata={"sleep": 0.1})
+        done = await wait_for(lambda: _closed(harness, doc_id))
+        history = await harness.temporal.get_workflow_handle(f"doc:{doc_id}").fetch_history()
+    assert done.status is Status.COMPLETED
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert scheduled == ["slow.wait", "slow.parse"]

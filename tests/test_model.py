@@ -209,3 +209,20 @@ def test_graphs_render_every_transition() -> None:
     assert dot.startswith('digraph "doc" {')
     assert '"new" -> "parsed" [label="parse [format=pdf]"];' in dot
     assert '"done" [shape=doublecircle];' in dot
+
+
+@pytest.mark.parametrize(
+    ("options", "local"),
+    [
+        ({}, True),  # the default: short (30 s), no heartbeat
+        ({"timeout": timedelta(seconds=30)}, True),
+        ({"timeout": timedelta(seconds=31)}, False),  # long work goes through the queue
+        ({"heartbeat": timedelta(seconds=5)}, False),  # so does work that heartbeats
+        ({"local": False}, False),
+        ({"local": True, "timeout": timedelta(minutes=5)}, True),  # forced either way
+    ],
+)
+def test_short_transitions_run_locally_unless_declared_otherwise(
+    options: dict[str, object], local: bool
+) -> None:
+    assert t("parse", "new", "done", **options).runs_locally is local

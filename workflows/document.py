@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         DOC_STATUS,
         DOC_TYPE,
         HISTORY_KEPT,
+        LOCAL_STEPS_PER_RUN,
         RECORD_ACTIVITY,
         SNAPSHOT_QUERY,
         START_ACTIVITY,
@@ -91,6 +92,7 @@ class DocumentWorkflow:
         self._activity: workflow.ActivityHandle[TransitionOutput] | None = None
         self._children: set[asyncio.Task[str | None]] = set()
         self._published: tuple[str, str] | None = None
+        self._local_steps = 0  # local transitions run in this run
 
     @workflow.run
     async def run(self, input: DocumentWorkflowInput) -> Snapshot:
@@ -103,7 +105,10 @@ class DocumentWorkflow:
                 if self._paused:
                     await self._hold()
                     continue
-                if workflow.info().is_continue_as_new_suggested():
+                if (
+                    workflow.info().is_continue_as_new_suggested()
+                    or self._local_steps >= LOCAL_STEPS_PER_RUN
+                ):
                     self._continue_as_new(spec)
                 transition = spec.next_transition(self._state, self._doc.metadata)
                 if transition is None:
@@ -206,7 +211,8 @@ class DocumentWorkflow:
             run_id=info.run_id,
         )
         summary = f"{self._doc.id}: {transition.source} -> {transition.target}"
-        if transition.local:
+        if transition.runs_locally:
+            self._local_steps += 1
             self._activity = workflow.start_local_activity(
                 name,
                 input,
