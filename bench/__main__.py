@@ -83,8 +83,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 note("docstate-pg", await arms.docstate(bench, POSTGRES, p["docs"]))
                 note("docstate-sqlite", await arms.docstate(bench, sqlite, p["docs"]))
                 note(
-                    "docstate-pg-local (opt-in)",
-                    await arms.docstate(bench, POSTGRES, p["docs"], type_name="bench_noop_local"),
+                    "docstate-pg-queued",
+                    await arms.docstate(bench, POSTGRES, p["docs"], type_name="bench_noop_queue"),
                 )
             for concurrency, docs in p["io"].items():
                 note(
@@ -98,7 +98,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             server.stop()
     results = {name: median_of(r) for name, r in runs.items()}
     raw_rate = results["raw"]["docs_per_s"]
-    for name in ("docstate-pg", "docstate-sqlite", "docstate-pg-local (opt-in)"):
+    for name in ("docstate-pg", "docstate-sqlite", "docstate-pg-queued"):
         results[name]["ratio_vs_raw"] = round(results[name]["docs_per_s"] / raw_rate, 2)
     base = results["io-bound-1"]["docs_per_s"]
     for c in (5, 50):

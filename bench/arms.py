@@ -100,8 +100,10 @@ async def docstate(
         result = sample.finish(
             projection_lag_p50_s=round(percentile(writer.lags, 0.5) or 0, 4),
             projection_lag_p99_s=round(percentile(writer.lags, 0.99) or 0, 4),
+            status_lag_p50_s=round(percentile(writer.status_lags, 0.5) or 0, 4),
+            status_lag_p99_s=round(percentile(writer.status_lags, 0.99) or 0, 4),
             commits=writer.transactions,
-            writes=len(writer.lags),
+            writes=len(writer.lags) + len(writer.status_lags),
         )
     result["history_events_per_doc"] = await _events(bench, [workflow_id(i) for i in ids[:2]])
     result["check"] = await _check(engine, ids, expected_rows or docs)

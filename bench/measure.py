@@ -27,16 +27,24 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 
 class LagWriter(CoalescingWriter):
     """The worker's writer, noting for each write how long after its transition ended
-    (``write.at``) its row became visible (its transaction committed)."""
+    (``write.at``) its row became visible (its transaction committed).
+
+    Transition outcomes (``lags``) are the contract. Status changes the workflow records
+    (``status_lags``) are stamped with the workflow task's time, so theirs also counts
+    the wait for the workflow task; they are kept apart.
+    """
 
     def __init__(self, engine: AsyncEngine) -> None:
         super().__init__(engine)
         self.lags: list[float] = []
+        self.status_lags: list[float] = []
 
     async def _write(self, writes: Sequence[ProjectionWrite]) -> None:
         await super()._write(writes)
         now = datetime.now(UTC)
-        self.lags += [(now - w.at).total_seconds() for w in writes]
+        for w in writes:
+            lags = self.lags if w.started_at is not None else self.status_lags
+            lags.append((now - w.at).total_seconds())
 
 
 def process_cpu(pid: int) -> float:

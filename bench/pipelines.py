@@ -22,7 +22,7 @@ def fan(doc: Document) -> list[Document]:
 
 
 def linear(
-    name: str, steps: int, run: Callable[[Document], Any], local: bool = False
+    name: str, steps: int, run: Callable[[Document], Any], local: bool | None = None
 ) -> DocumentType:
     states = [f"s{i}" for i in range(steps + 1)]
     return DocumentType(
@@ -35,8 +35,8 @@ def linear(
     )
 
 
-NOOP3 = linear("bench_noop", 3, noop)
-NOOP3_LOCAL = linear("bench_noop_local", 3, noop, local=True)  # the opt-in fast path
+NOOP3 = linear("bench_noop", 3, noop)  # as declared by default: short, so local activities
+NOOP3_QUEUE = linear("bench_noop_queue", 3, noop, local=False)  # what long transitions get
 IO3 = linear("bench_io", 3, io_wait)
 LEAF = linear("bench_leaf", 1, noop)
 FAN = DocumentType(
@@ -46,4 +46,4 @@ FAN = DocumentType(
         Transition(name="split", source="new", target="split", run=fan, fan_out=FanOut(window=50))
     ],
 )
-ALL = (NOOP3, NOOP3_LOCAL, IO3, LEAF, FAN)
+ALL = (NOOP3, NOOP3_QUEUE, IO3, LEAF, FAN)
