@@ -13,7 +13,13 @@ from docstate.errors import UnknownDocumentType
 from docstate.model import PipelineSpec
 from docstate.projection.records import ProjectionWrite
 from docstate.projection.writer import ProjectionWriter
-from docstate.protocol import DERIVED_ACTIVITY, RECORD_ACTIVITY, START_ACTIVITY, DerivedPage
+from docstate.protocol import (
+    BEGIN_ACTIVITY,
+    DERIVED_ACTIVITY,
+    RECORD_ACTIVITY,
+    START_ACTIVITY,
+    DerivedPage,
+)
 from docstate.registry import Registry
 
 
@@ -27,9 +33,17 @@ class WorkflowActivities:
         self._specs: dict[str, PipelineSpec] = {}
         self._manifests: OrderedDict[str, list[str]] = OrderedDict()
 
+    @activity.defn(name=BEGIN_ACTIVITY)
+    async def begin(self, running: ProjectionWrite) -> PipelineSpec:
+        """A document's first step: the shape of its pipeline (recorded in history, so
+        replay is exact), and its ``running`` row, in the pipeline's initial state."""
+        spec = await self.start(running.type)
+        await self.writer.apply([running.model_copy(update={"state": spec.initial})])
+        return spec
+
     @activity.defn(name=START_ACTIVITY)
     async def start(self, type_name: str) -> PipelineSpec:
-        """The shape of pipeline ``type_name``; recorded in history, so replay is exact."""
+        """The shape of pipeline ``type_name`` (documents started before ``begin``)."""
         if type_name not in self._specs:
             try:
                 self._specs[type_name] = self.registry.get(type_name).spec()

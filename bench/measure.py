@@ -39,6 +39,11 @@ class LagWriter(CoalescingWriter):
         self.lags: list[float] = []
         self.status_lags: list[float] = []
 
+    def reset(self) -> None:
+        self.lags.clear()
+        self.status_lags.clear()
+        self.transactions = 0
+
     async def _write(self, writes: Sequence[ProjectionWrite]) -> None:
         await super()._write(writes)
         now = datetime.now(UTC)

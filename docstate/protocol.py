@@ -18,6 +18,10 @@ from docstate.projection.records import ProjectionWrite
 
 WORKFLOW_NAME = "DocumentWorkflow"
 START_ACTIVITY = "docstate.start"
+BEGIN_ACTIVITY = "docstate.begin"
+BEGIN_PATCH = "begin-in-one-local-activity"
+"""Documents started before this patch fetched the shape and wrote the running row in
+two local activities (``docstate.start``, then ``docstate.record``); since, in one."""
 RECORD_ACTIVITY = "docstate.record"
 DERIVED_ACTIVITY = "docstate.derived"
 DERIVED_PAGE = 200

@@ -24,7 +24,11 @@ def replayer() -> Replayer:
 def test_every_scenario_has_a_recorded_history() -> None:
     newest = {p.stem for p in RECORDED if p.parent.name == GENERATION}
     assert newest == set(SCENARIOS)
-    assert {p.parent.name for p in RECORDED} >= {"1-queued-transitions", GENERATION}
+    assert {p.parent.name for p in RECORDED} >= {
+        "1-queued-transitions",
+        "2-local-transitions",
+        GENERATION,
+    }
 
 
 @pytest.mark.parametrize("path", RECORDED, ids=lambda p: f"{p.parent.name}/{p.stem}")

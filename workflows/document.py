@@ -30,6 +30,8 @@ with workflow.unsafe.imports_passed_through():
     from docstate.model import PipelineSpec, TransitionSpec
     from docstate.projection.records import ProjectionWrite, version_of
     from docstate.protocol import (
+        BEGIN_ACTIVITY,
+        BEGIN_PATCH,
         CONTROL_UPDATE,
         DERIVED_ACTIVITY,
         DERIVED_PAGE,
@@ -139,21 +141,44 @@ class DocumentWorkflow:
     # --- steps -----------------------------------------------------------------------
 
     async def _start(self) -> PipelineSpec:
+        if workflow.patched(BEGIN_PATCH):
+            return await self._begin()
+        spec = await self._fetch_spec(
+            START_ACTIVITY, self._doc.type, timedelta(seconds=10), START_RETRY
+        )
+        self._enter(spec.initial)
+        await self._record(Status.RUNNING)
+        return spec
+
+    async def _begin(self) -> PipelineSpec:
+        """The pipeline's shape and the document's ``running`` row, in one local activity.
+
+        The row's state is the pipeline's initial state, which only the shape tells:
+        the activity sets it, and so does this workflow once the shape is back.
+        """
+        running = self._status_write(Status.RUNNING)
+        # Retried like any status write (a database outage waits); an unknown type is not.
+        spec = await self._fetch_spec(BEGIN_ACTIVITY, running, RECORD_TIMEOUT, RECORD_RETRY)
+        self._enter(spec.initial)
+        self._apply(running.model_copy(update={"state": spec.initial}))
+        return spec
+
+    async def _fetch_spec(
+        self, activity: str, arg: object, timeout: timedelta, retry: RetryPolicy
+    ) -> PipelineSpec:
         try:
             spec: PipelineSpec = await workflow.execute_local_activity(
-                START_ACTIVITY,
-                self._doc.type,
+                activity,
+                arg,
                 result_type=PipelineSpec,
-                start_to_close_timeout=timedelta(seconds=10),
-                retry_policy=START_RETRY,
+                start_to_close_timeout=timeout,
+                retry_policy=retry,
             )
         except FailureError as err:  # a local activity's failure arrives unwrapped
             if self._cancelled_in_temporal(err):
                 raise  # cancelled before it began: handled in run()
             await self._fail(describe(err), "UnknownDocumentType")
         self._spec = spec
-        self._enter(spec.initial)
-        await self._record(Status.RUNNING)
         return spec
 
     async def _advance(self, spec: PipelineSpec, transition: TransitionSpec) -> None:
@@ -403,9 +428,24 @@ class DocumentWorkflow:
         error: str | None = None,
     ) -> None:
         """A status change only the workflow knows of: one step, written by a local activity."""
+        write = self._status_write(
+            status, transition=transition, from_state=from_state, error=error
+        )
+        self._apply(write)
+        await self._write(write)
+
+    def _status_write(
+        self,
+        status: Status,
+        *,
+        transition: str | None = None,
+        from_state: str | None = None,
+        error: str | None = None,
+    ) -> ProjectionWrite:
+        """The next step's write for a status change in the current state."""
         self._step += 1
         info = workflow.info()
-        write = ProjectionWrite(
+        return ProjectionWrite(
             document_id=self._doc.id,
             type=self._doc.type,
             version=version_of(self._step),
@@ -422,8 +462,6 @@ class DocumentWorkflow:
             metadata=self._doc.metadata,
             at=workflow.now(),
         )
-        self._apply(write)
-        await self._write(write)
 
     async def _write(self, write: ProjectionWrite) -> None:
         await workflow.execute_local_activity(
