@@ -67,6 +67,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set, then drain."""
     registry = Registry.from_modules(settings.pipelines)
     engine = create_engine(settings.database_url)
+    writer = CoalescingWriter(engine)
     try:
         await ensure_current(engine)
         client = await connect_temporal(settings)
@@ -74,7 +75,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             client,
             task_queue=settings.task_queue,
             registry=registry,
-            writer=CoalescingWriter(engine),
+            writer=writer,
             blobs=make_blob_store(settings),
             inline_threshold=settings.inline_threshold,
             max_concurrent_activities=settings.max_concurrent_activities,
@@ -90,6 +91,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             log.info("draining: finishing running transitions")
         log.info("worker stopped")
     finally:
+        await writer.close()
         await engine.dispose()
 
 

@@ -113,6 +113,7 @@ async def docstate(
         )
     result["history_events_per_doc"] = await _events(bench, [workflow_id(i) for i in ids[:2]])
     result["check"] = await _check(engine, ids, expected_rows or docs)
+    await writer.close()
     await engine.dispose()
     return result
 
@@ -205,7 +206,7 @@ async def soak(bench: Bench, url: str, docs: int, every: int = 1000) -> dict[str
         bench.temporal,
         task_queue=queue,
         registry=Registry(pipelines.ALL),
-        writer=LagWriter(engine),
+        writer=(writer := LagWriter(engine)),
         blobs=blobs,
     ):
         for wave in range(0, docs, every):
@@ -217,6 +218,7 @@ async def soak(bench: Bench, url: str, docs: int, every: int = 1000) -> dict[str
 
             await _bounded(min(every, docs - wave), 200, one)
             rss.append(round(current_rss_mib(), 1))
+    await writer.close()
     await engine.dispose()
     seconds = time.perf_counter() - started
     return {

@@ -404,6 +404,7 @@ class Client:
         Raises:
             InvalidTransition: when the document has already ended.
         """
+        await self._refuse_if_ended(document_id, "nothing to cancel")
         handle = self._handle(document_id)
         try:
             description = await handle.describe()
@@ -436,7 +437,21 @@ class Client:
         """Run a held (paused) document's next transition, then hold it again."""
         return await self._control(document_id, Action.STEP)
 
+    async def _refuse_if_ended(self, document_id: str, consequence: str) -> None:
+        """Refuse an action on a document the projection records as ended.
+
+        Its row says so as soon as the workflow has written its last status, a moment
+        before the workflow itself closes: from then on the document has ended for
+        everyone who reads it, so actions say so too.
+        """
+        record = await self.queries.get(document_id)
+        if record is not None and record.status.closed:
+            raise InvalidTransition(
+                f"document {document_id!r} has already ended ({record.status.value}); {consequence}"
+            )
+
     async def _control(self, document_id: str, action: Action) -> Snapshot:
+        await self._refuse_if_ended(document_id, f"cannot {action.value} it")
         try:
             snapshot: Snapshot = await self._handle(document_id).execute_update(
                 CONTROL_UPDATE, ControlRequest(action=action), result_type=Snapshot
@@ -450,7 +465,7 @@ class Client:
             if err.status == RPCStatusCode.NOT_FOUND and await self.queries.get(document_id):
                 record = await self.get(document_id)
                 raise InvalidTransition(
-                    f"document {document_id!r} has ended ({record.status.value}); "
+                    f"document {document_id!r} has already ended ({record.status.value}); "
                     f"cannot {action.value} it"
                 ) from None
             raise _not_found_or(err, document_id) from None

@@ -69,6 +69,7 @@ class AsyncDocStore:
         )
         self._client: Client | None = None
         self._worker: Any = None
+        self._writer: CoalescingWriter | None = None
 
     async def initialize(self) -> None:
         """Migrate the database, connect, and start processing in this process."""
@@ -82,11 +83,12 @@ class AsyncDocStore:
             raise ConfigurationError(
                 "AsyncDocStore runs a worker and needs DocState's worker.py importable"
             ) from err
+        self._writer = CoalescingWriter(self._client.queries.engine)
         self._worker = build_worker(
             self._client.temporal,
             task_queue=self.settings.task_queue,
             registry=Registry([self.document_type]),
-            writer=CoalescingWriter(self._client.queries.engine),
+            writer=self._writer,
             blobs=self._client.blobs,
             inline_threshold=self.settings.inline_threshold,
             max_concurrent_activities=self.max_concurrency,
@@ -143,6 +145,9 @@ class AsyncDocStore:
         if self._worker is not None:
             await self._worker.__aexit__(None, None, None)
             self._worker = None
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
         if self._client is not None:
             await self._client.close()
             self._client = None

@@ -164,6 +164,7 @@ async def _harness(
     )
     h = Harness(temporal, settings)
     yield h
+    await h.writer.close()
     await h.engine.dispose()
 
 

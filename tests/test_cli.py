@@ -122,7 +122,7 @@ def test_waiting_document_retry_skip_and_exit_codes(cli: Cli) -> None:
     assert "only a pending or running document can be paused" in cli.fails("pause", doc_id)
     assert "skip accepted" in cli.ok("skip", doc_id)
     assert cli("wait", doc_id, "--timeout", "60").returncode == 0
-    assert "has ended" in cli.fails("retry", doc_id)
+    assert "has already ended" in cli.fails("retry", doc_id)
 
 
 def test_pause_resume_and_cancel(cli: Cli) -> None:

@@ -292,17 +292,20 @@ async def _runs(harness: Harness, doc_id: str):
         yield execution
 
 
-async def test_pause_right_after_submit_holds_before_the_first_step(harness: Harness) -> None:
+async def test_pause_soon_after_submit_holds_the_document(harness: Harness) -> None:
+    # A pipeline of short local transitions can finish before a pause sent after submit
+    # arrives (submit(hold=True) is the way to hold one before its first step): this one
+    # starts with a 0.5 s transition, so the pause lands while it runs.
     doc_id = new_id()
     async with harness.worker(*p.ALL):
-        await harness.client.submit(b"x", type="basic", id=doc_id)
+        await harness.client.submit(b"x", type="slow", id=doc_id, metadata={"sleep": 0.5})
         await harness.client.pause(doc_id)
         paused = await harness.client.wait(doc_id, timeout=30)
-        assert paused.status is Status.PAUSED
+        assert (paused.status, paused.state) == (Status.PAUSED, "s1")  # after its step
         await harness.client.resume(doc_id)
         done = await wait_for(lambda: _closed(harness, doc_id))
     assert done.status is Status.COMPLETED
-    assert p.calls[f"{doc_id}:parse"] == 1
+    assert (p.calls[f"{doc_id}:slow"], p.calls[f"{doc_id}:parse"]) == (1, 1)
 
 
 @pytest.mark.parametrize("type_name", ["basic", "local"])  # short by default; forced

@@ -43,7 +43,8 @@ def write(
 @pytest.fixture
 async def projection(database_url: str):
     engine = create_engine(database_url)
-    yield ProjectionWriter(engine), ProjectionQueries(engine)
+    async with ProjectionWriter(engine) as writer:
+        yield writer, ProjectionQueries(engine)
     await engine.dispose()
 
 
@@ -158,6 +159,7 @@ async def test_concurrent_writes_share_transactions(database_url: str) -> None:
     await asyncio.gather(*(writer.apply([write(f"d{i}", 1, "new")]) for i in range(200)))
     assert len(await ProjectionQueries(engine).list(limit=300)) == 200
     assert writer.transactions < 50  # 200 concurrent callers, far fewer commits
+    await writer.close()
     await engine.dispose()
 
 
@@ -172,4 +174,5 @@ async def test_one_bad_write_fails_only_its_caller(database_url: str) -> None:
         "NoneType"
     ] * 2
     assert {r.id for r in await ProjectionQueries(engine).list()} == {"a", "b", "c"}
+    await writer.close()
     await engine.dispose()

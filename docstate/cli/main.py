@@ -146,10 +146,11 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "graph":
         return commands.graph(settings, args)
     if args.command == "projection":
-        async with await Client.connect(settings) as ds:
-            report = await rebuild(
-                ds.temporal, ProjectionWriter(ds.queries.engine), query=args.query
-            )
+        async with (
+            await Client.connect(settings) as ds,
+            ProjectionWriter(ds.queries.engine) as writer,
+        ):
+            report = await rebuild(ds.temporal, writer, query=args.query)
         print(
             f"rebuilt {report.documents} documents from {report.runs} workflow runs "
             f"({report.events} events)"

@@ -9,15 +9,16 @@ never moves a document backwards, and applying the same writes twice changes not
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.expression import Executable
 
 from docstate.projection.records import ProjectionWrite
@@ -37,7 +38,11 @@ class ProjectionWriter:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._postgresql = engine.dialect.name == "postgresql"
-        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # The writer keeps one connection of its own: checking one out of the pool for
+        # every batch costs a pre-ping (three round trips on asyncpg) and a reset, more
+        # than the write itself (measured: 2.3 vs 1.2 ms CPU, 3.8 vs 2.2 ms per write).
+        self._conn: AsyncConnection | None = None
+        self._lock = asyncio.Lock()
 
     async def apply(self, writes: Sequence[ProjectionWrite]) -> None:
         """Apply ``writes`` (any order, duplicates allowed) atomically."""
@@ -45,14 +50,50 @@ class ProjectionWriter:
             return
         events = [_event_row(w) for w in writes]
         docs = _document_rows(writes)
-        if self._postgresql:
-            async with self._autocommit.connect() as conn:
-                await conn.execute(_postgresql_statement(), _as_arrays(events, docs))
+        async with self._lock:
+            conn = await self._connection()
+            try:
+                if self._postgresql:
+                    await conn.execute(_postgresql_statement(), _as_arrays(events, docs))
+                else:
+                    events_stmt, docs_stmt = _sqlite_statements()
+                    async with conn.begin():
+                        await conn.execute(events_stmt, events)
+                        await conn.execute(docs_stmt, docs)
+            except BaseException:
+                # The connection may be broken (database restarted, call cancelled
+                # mid-statement): the next batch opens a fresh one.
+                await self._drop(broken=True)
+                raise
+
+    async def close(self) -> None:
+        """Give the writer's connection back; call it before disposing of the engine."""
+        async with self._lock:
+            await self._drop(broken=False)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def _connection(self) -> AsyncConnection:
+        if self._conn is None:
+            engine = self.engine
+            if self._postgresql:  # one statement per batch: its own transaction
+                engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+            self._conn = await engine.connect()
+        return self._conn
+
+    async def _drop(self, *, broken: bool) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
             return
-        events_stmt, docs_stmt = _sqlite_statements()
-        async with self.engine.begin() as conn:
-            await conn.execute(events_stmt, events)
-            await conn.execute(docs_stmt, docs)
+        with contextlib.suppress(Exception):
+            if broken:  # closed, not reused: the pool opens a new one
+                await conn.invalidate()
+        with contextlib.suppress(Exception):
+            await conn.close()  # checks it back in
 
 
 def _upsert_set(upsert: Any) -> dict[str, Any]:
