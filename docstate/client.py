@@ -462,12 +462,8 @@ class Client:
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
             raise InvalidTransition(message) from None
         except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND and await self.queries.get(document_id):
-                record = await self.get(document_id)
-                raise InvalidTransition(
-                    f"document {document_id!r} has already ended ({record.status.value}); "
-                    f"cannot {action.value} it"
-                ) from None
+            if err.status == RPCStatusCode.NOT_FOUND:  # closed since the check above?
+                await self._refuse_if_ended(document_id, f"cannot {action.value} it")
             raise _not_found_or(err, document_id) from None
 
     def _handle(self, document_id: str) -> WorkflowHandle[Any, Any]:

@@ -419,18 +419,12 @@ class DocumentWorkflow:
 
     # --- projection and visibility ---------------------------------------------------
 
-    async def _record(
-        self,
-        status: Status,
-        *,
-        transition: str | None = None,
-        from_state: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        """A status change only the workflow knows of: one step, written by a local activity."""
-        write = self._status_write(
-            status, transition=transition, from_state=from_state, error=error
-        )
+    async def _record(self, status: Status, **details: str | None) -> None:
+        """A status change only the workflow knows of: one step, written by a local activity.
+
+        ``details`` are :meth:`_status_write`'s: transition, from_state, error.
+        """
+        write = self._status_write(status, **details)
         self._apply(write)
         await self._write(write)
 
