@@ -11,6 +11,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.pool import Pool
 from temporalio.client import Client as TemporalClient
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -34,6 +36,37 @@ from worker import build_worker
 POSTGRES_URL = os.environ.get(
     "DOCSTATE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/docstate_test"
 )
+
+
+_checked_out: dict[int, str] = {}  # pool connection record -> its database connection
+
+
+@event.listens_for(Pool, "checkout")
+def _on_checkout(dbapi_conn: object, record: object, proxy: object) -> None:
+    _checked_out[id(record)] = repr(dbapi_conn)
+
+
+@event.listens_for(Pool, "checkin")
+def _on_checkin(dbapi_conn: object, record: object) -> None:
+    _checked_out.pop(id(record), None)
+
+
+@event.listens_for(Pool, "close")
+def _on_close(dbapi_conn: object, record: object) -> None:
+    _checked_out.pop(id(record), None)
+
+
+@pytest.fixture(autouse=True)
+def no_connection_left_checked_out() -> Iterator[None]:
+    """Every database connection a test takes is given back by the end of the test.
+
+    One left out is only reported when the garbage collector finds it, during some later
+    test, as an SAWarning; this names the test that leaked it.
+    """
+    before = set(_checked_out)
+    yield
+    leaked = [conn for key, conn in _checked_out.items() if key not in before]
+    assert not leaked, f"database connections still checked out: {leaked}"
 
 
 @pytest.fixture(scope="session")
@@ -113,6 +146,11 @@ class Harness:
         self.blobs = make_blob_store(settings)
         self.client = Client(temporal, settings, self.queries, self.blobs)
 
+    async def close(self) -> None:
+        """Close the writer's own connection, then the engine's pool: none is left open."""
+        await self.writer.close()
+        await self.engine.dispose()
+
     def new_worker(self, *types: DocumentType, writer: ProjectionWriter | None = None) -> Worker:
         return build_worker(
             self.temporal,
@@ -164,8 +202,7 @@ async def _harness(
     )
     h = Harness(temporal, settings)
     yield h
-    await h.writer.close()
-    await h.engine.dispose()
+    await h.close()
 
 
 @pytest.fixture

@@ -106,8 +106,7 @@ async def record() -> None:
         for name, history in (await play(harness)).items():
             (folder / f"{name}.json").write_text(history.to_json())
             print(f"recorded {name}: {len(history.events)} events", file=sys.stderr)
-        await harness.writer.close()
-        await harness.engine.dispose()
+        await harness.close()
     await env.shutdown()
 
 

@@ -6,10 +6,22 @@ import textwrap
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from temporalio.api.enums.v1 import EventType
+
 from docstate import BatchEvent, EventKind, Status, Submission
+from docstate.protocol import workflow_id
 from tests import pipelines as p
 from tests.conftest import Harness
 from tests.test_engine import new_id
+
+
+async def _temporal_side(harness: Harness, document_id: str) -> str:
+    """The workflow's status and its last history events, for a failure message."""
+    handle = harness.temporal.get_workflow_handle(workflow_id(document_id))
+    description = await handle.describe()
+    history = await handle.fetch_history()
+    last = [EventType.Name(e.event_type) for e in history.events[-8:]]
+    return f"{description.status}, {len(history.events)} events, last: {last}"
 
 
 async def test_submit_many_keeps_going_past_bad_documents(harness: Harness) -> None:
@@ -40,7 +52,17 @@ async def test_submit_many_keeps_going_past_bad_documents(harness: Harness) -> N
         )
     assert len(results) == 500 and [r.index for r in results] == list(range(500))
     failed = {r.index: r for r in results if not r.ok}
-    assert set(failed) == set(bad), {i: (r.status, r.error) for i, r in failed.items()}
+    if set(failed) != set(bad):  # name what Temporal holds for each unexpected failure
+        unexpected = {i: failed[i] for i in set(failed) - set(bad)}
+        raise AssertionError(
+            {
+                "should have failed": sorted(set(bad) - set(failed)),
+                **{
+                    str(i): (r.status, r.error, await _temporal_side(harness, f"{prefix}-{i}"))
+                    for i, r in unexpected.items()
+                },
+            }
+        )
     assert failed[7].status is None and "cannot read /nonexistent/file.pdf" in (
         failed[7].error or ""
     )

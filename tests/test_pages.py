@@ -81,20 +81,22 @@ async def test_the_same_pipeline_with_content_in_s3(
         inline_threshold=16,  # even small pages travel by reference here
     )
     h = Harness(temporal, settings)
-    pdf = make_pdf(["one two three", "four five"])
-    async with h.worker(PDF, PAGE, CHUNK):
-        doc = await h.client.submit(pdf, type="pdf", metadata={"filename": "two.pdf"})
-        root = await wait_for(lambda: _closed(h, doc.id), timeout=120)
-    assert root.status is Status.COMPLETED
-    assert len(await h.client.tree(doc.id)) == 1 + 2 + 2
-    text = b"".join([c async for c in h.client.content(f"{doc.id}/2/c0")])
-    assert text == b"four five"
-    keys = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(
-        Bucket="docstate", Prefix=f"{task_queue}/"
-    )["KeyCount"]
-    assert keys >= 4  # the PDF, page texts, chunk texts, manifests: all in S3
-    assert not any((tmp_path / "blobs").glob("**/*"))  # nothing on local disk
-    await h.engine.dispose()
+    try:
+        pdf = make_pdf(["one two three", "four five"])
+        async with h.worker(PDF, PAGE, CHUNK):
+            doc = await h.client.submit(pdf, type="pdf", metadata={"filename": "two.pdf"})
+            root = await wait_for(lambda: _closed(h, doc.id), timeout=120)
+        assert root.status is Status.COMPLETED
+        assert len(await h.client.tree(doc.id)) == 1 + 2 + 2
+        text = b"".join([c async for c in h.client.content(f"{doc.id}/2/c0")])
+        assert text == b"four five"
+        keys = boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(
+            Bucket="docstate", Prefix=f"{task_queue}/"
+        )["KeyCount"]
+        assert keys >= 4  # the PDF, page texts, chunk texts, manifests: all in S3
+        assert not any((tmp_path / "blobs").glob("**/*"))  # nothing on local disk
+    finally:
+        await h.close()
 
 
 async def test_a_missing_blob_leaves_the_document_waiting(harness: Harness) -> None:
