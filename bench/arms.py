@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 
 from bench import pipelines
 from bench.measure import LagWriter, Sample, current_rss_mib, percentile
-from bench.raw import RawPipeline, noop
+from bench.raw import RawIOPipeline, RawPipeline, io_wait, noop
 from docstate import Client, Registry, Settings, Status
 from docstate.blobstore import LocalBlobStore
 from docstate.projection import ProjectionQueries, create_engine, upgrade
@@ -45,24 +45,37 @@ async def _bounded(count: int, concurrency: int, one: Callable[[int], Awaitable[
     await asyncio.gather(*(run(i) for i in range(count)))
 
 
-async def raw(bench: Bench, docs: int, steps: int = 3) -> dict[str, Any]:
-    """N workflows x K no-op activities on the plain SDK, default worker settings."""
+async def raw(
+    bench: Bench, docs: int, steps: int = 3, *, io: bool = False, concurrency: int | None = None
+) -> dict[str, Any]:
+    """N workflows x K no-op activities on the plain SDK, default worker settings.
+
+    With ``steps=0`` the workflows do nothing: the most documents per second any
+    Temporal workflow can reach on this machine and server. With ``io`` each step is a
+    local activity awaiting 100 ms, the hand-written counterpart of the I/O-bound arms.
+    """
     queue = bench.queue()
-    async with Worker(bench.temporal, task_queue=queue, workflows=[RawPipeline], activities=[noop]):
+    pipeline = RawIOPipeline.run if io else RawPipeline.run
+    async with Worker(
+        bench.temporal,
+        task_queue=queue,
+        workflows=[RawPipeline, RawIOPipeline],
+        activities=[noop, io_wait],
+    ):
         # warm-up: the new worker's pollers and task queue, outside the measurement
         await bench.temporal.execute_workflow(
-            RawPipeline.run, steps, id=f"raw-{queue}-warm-up", task_queue=queue
+            pipeline, steps, id=f"raw-{queue}-warm-up", task_queue=queue
         )
         sample = Sample(docs, steps, bench.server_pid)
 
         async def one(i: int) -> None:
             start = time.perf_counter()
             await bench.temporal.execute_workflow(
-                RawPipeline.run, steps, id=f"raw-{queue}-{i}", task_queue=queue
+                pipeline, steps, id=f"raw-{queue}-{i}", task_queue=queue
             )
             sample.latencies.append(time.perf_counter() - start)
 
-        await _bounded(docs, docs, one)
+        await _bounded(docs, concurrency or docs, one)
         result = sample.finish()
     result["history_events_per_doc"] = await _events(bench, [f"raw-{queue}-{i}" for i in (0, 1)])
     return result
@@ -138,11 +151,16 @@ async def fan_out(bench: Bench, url: str, children: int) -> dict[str, Any]:
         expected_rows=children + 1,
     )
     # per derived document, not per submitted one
+    docs = children + 1
     seconds = result["seconds"]
     result.update(
-        docs=children + 1,
-        docs_per_s=round((children + 1) / seconds, 2),
-        activities_per_s=round((children + 1) / seconds, 1),
+        docs=docs,
+        docs_per_s=round(docs / seconds, 2),
+        activities_per_s=round(docs / seconds, 1),
+        worker_cpu_s_per_doc=round(result["worker_cpu_s_per_doc"] / docs, 4),
+        server_cpu_s_per_doc=round(result["server_cpu_s_per_doc"] / docs, 4),
+        # the parent's latest run (it continues as new mid fan-out), not a per-document mean
+        parent_history_events=result.pop("history_events_per_doc"),
     )
     return result
 
