@@ -154,12 +154,12 @@ def table(report: dict[str, Any]) -> str:
             if key == "ratio_vs_raw" and value is None and "speedup_vs_1" in r:
                 value = f"x{r['speedup_vs_1']} (vs c=1)"
             if key == "ratio_vs_raw" and value is None and "max_speedup_vs_io_bound_1" in r:
-                value = f"ceiling x{r['max_speedup_vs_io_bound_1']} (vs c=1)"
+                value = f"ceiling x{r['max_speedup_vs_io_bound_1']} (vs io c=1)"
             cells.append("-" if value is None else str(value))
         rows.append(cells)
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,7 @@ from bench.measure import LagWriter, Sample, current_rss_mib, percentile
 from bench.raw import RawIOPipeline, RawPipeline, io_wait, noop
 from docstate import Client, Registry, Settings, Status
 from docstate.blobstore import LocalBlobStore
-from docstate.projection import ProjectionQueries, create_engine, upgrade
+from docstate.projection import CoalescingWriter, ProjectionQueries, create_engine, upgrade
 from docstate.projection.schema import document_events, documents
 from docstate.protocol import workflow_id
 from worker import build_worker
@@ -211,7 +212,9 @@ async def _check(engine: Any, ids: list[str], expected_rows: int) -> str:
 
 
 async def soak(bench: Bench, url: str, docs: int, every: int = 1000) -> dict[str, Any]:
-    """``docs`` documents through DocState in waves of ``every``: worker RSS after each."""
+    """``docs`` documents through DocState in waves of ``every``: after each, the worker's
+    RSS and its count of live Python objects (which tells a leak in Python code from the
+    allocator's and the Rust core's own ups and downs)."""
     queue = bench.queue()
     await upgrade(url)
     engine = create_engine(url)
@@ -219,12 +222,14 @@ async def soak(bench: Bench, url: str, docs: int, every: int = 1000) -> dict[str
     blobs = LocalBlobStore(settings.blob_dir)
     client = Client(bench.temporal, settings, ProjectionQueries(engine), blobs)
     rss: list[float] = []
+    objects: list[int] = []
     started = time.perf_counter()
     async with build_worker(
         bench.temporal,
         task_queue=queue,
         registry=Registry(pipelines.ALL),
-        writer=(writer := LagWriter(engine)),
+        # the product's writer: the benchmark's lag-noting one keeps every lag it saw
+        writer=(writer := CoalescingWriter(engine)),
         blobs=blobs,
     ):
         for wave in range(0, docs, every):
@@ -236,6 +241,8 @@ async def soak(bench: Bench, url: str, docs: int, every: int = 1000) -> dict[str
 
             await _bounded(min(every, docs - wave), 200, one)
             rss.append(round(current_rss_mib(), 1))
+            gc.collect()
+            objects.append(len(gc.get_objects()))
     await writer.close()
     await engine.dispose()
     seconds = time.perf_counter() - started
@@ -245,4 +252,5 @@ async def soak(bench: Bench, url: str, docs: int, every: int = 1000) -> dict[str
         "docs_per_s": round(docs / seconds, 2),
         "rss_mib_after_each_wave": rss,
         "rss_growth_mib": round(rss[-1] - rss[0], 1),
+        "python_objects_after_each_wave": objects,
     }

@@ -60,3 +60,20 @@ def test_a_small_benchmark_run_writes_every_arm_and_checks_the_projection(
     # the printed table names every arm
     for name in ARMS:
         assert name in done.stdout
+
+
+def test_a_small_soak_reports_memory_after_each_wave(tmp_path: Path) -> None:
+    report_path = tmp_path / "soak.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--soak", "30", "--json", str(report_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    soak = json.loads(report_path.read_text())["soak"]
+    assert soak["docs"] == 30
+    assert len(soak["rss_mib_after_each_wave"]) == 1  # waves of 1,000: one wave here
+    assert soak["rss_mib_after_each_wave"][0] > 0
+    assert soak["python_objects_after_each_wave"][0] > 0
