@@ -27,7 +27,12 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -48,6 +53,7 @@ from docstate.projection.queries import ProjectionQueries
 from docstate.projection.records import DocumentFilter, DocumentRecord, EventRecord
 from docstate.protocol import (
     CONTROL_UPDATE,
+    DOC_TYPE,
     SNAPSHOT_QUERY,
     WORKFLOW_NAME,
     Action,
@@ -174,6 +180,9 @@ class Client:
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 static_summary=f"{type} document {doc_id}",
+                # listed under its type in the web UI from the start; state and status
+                # follow once the workflow publishes them
+                search_attributes=TypedSearchAttributes([SearchAttributePair(DOC_TYPE, type)]),
             )
         except WorkflowAlreadyStartedError:
             raise DuplicateDocument(doc_id) from None

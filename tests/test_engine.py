@@ -259,6 +259,24 @@ async def test_search_attributes_follow_the_document(harness: Harness) -> None:
     assert [h.status for h in snapshot.history][-1] is Status.WAITING
 
 
+async def test_a_submitted_document_is_listed_under_its_type_before_it_runs(
+    harness: Harness,
+) -> None:
+    """The submit sets DocType: the web UI lists a document by type even while no worker
+    has picked it up (state and status follow once its workflow publishes them)."""
+    doc_id = new_id()
+    await harness.client.submit(b"x", type="basic", id=doc_id, hold=True)
+    query = f'WorkflowId = "doc:{doc_id}" AND DocType = "basic"'
+
+    async def listed() -> list[str]:
+        return [w.id async for w in harness.temporal.list_workflows(query)]
+
+    assert await wait_for(listed) == [f"doc:{doc_id}"]
+    history = await harness.temporal.get_workflow_handle(f"doc:{doc_id}").fetch_history()
+    assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED
+    await harness.temporal.get_workflow_handle(f"doc:{doc_id}").terminate("test over")
+
+
 @pytest.mark.parametrize(
     ("type_name", "rounds"),
     [

@@ -5,7 +5,7 @@ policy and timeouts. When a transition fails for good the document does not die:
 waits (status ``waiting``) for a person to ``retry``, ``skip`` or ``cancel`` it.
 
 The workflow sees only the pipeline's shape (a ``PipelineSpec``, fetched once by the
-``docstate.start`` local activity so it is recorded in history and replays exactly);
+``docstate.begin`` local activity so it is recorded in history and replays exactly);
 transition functions and their imports stay in the activities.
 """
 
