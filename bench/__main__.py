@@ -17,8 +17,10 @@ import os
 import platform
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import temporalio
 
@@ -29,6 +31,8 @@ from docstate.devserver import start_dev_server
 from docstate.projection import create_database
 from docstate.temporal import connect_temporal
 
+T = TypeVar("T")
+Arm = Callable[[], Awaitable[dict[str, Any]]]
 POSTGRES = os.environ.get(
     "DOCSTATE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/docstate_bench"
 )
@@ -46,6 +50,11 @@ COLUMNS = [
     ("vs raw", "ratio_vs_raw"),
     ("check", "check"),
 ]
+
+
+def _rotated(items: list[T], by: int) -> list[T]:
+    by %= len(items)
+    return items[by:] + items[:by]
 
 
 def plan(args: argparse.Namespace) -> dict[str, Any]:
@@ -79,27 +88,40 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     flush=True,
                 )
 
+            docs = p["docs"]
+            throughput: list[tuple[str, Arm]] = [
+                ("raw", partial(arms.raw, bench, docs)),
+                ("raw-empty", partial(arms.raw, bench, docs, steps=0)),
+                ("docstate-pg", partial(arms.docstate, bench, POSTGRES, docs)),
+                ("docstate-sqlite", partial(arms.docstate, bench, sqlite, docs)),
+                (
+                    "docstate-pg-queued",
+                    partial(arms.docstate, bench, POSTGRES, docs, type_name="bench_noop_queue"),
+                ),
+            ]
             for round_ in range(p["rounds"]):
                 print(f"round {round_ + 1}/{p['rounds']}", file=sys.stderr, flush=True)
-                note("raw", await arms.raw(bench, p["docs"]))
-                note("raw-empty", await arms.raw(bench, p["docs"], steps=0))
-                note("docstate-pg", await arms.docstate(bench, POSTGRES, p["docs"]))
-                note("docstate-sqlite", await arms.docstate(bench, sqlite, p["docs"]))
-                note(
-                    "docstate-pg-queued",
-                    await arms.docstate(bench, POSTGRES, p["docs"], type_name="bench_noop_queue"),
-                )
-                for concurrency, docs in p["io"].items():
-                    note(
-                        f"io-bound-{concurrency}",
-                        await arms.docstate(
-                            bench, POSTGRES, docs, type_name="bench_io", concurrency=concurrency
+                # The dev server spends more CPU per workflow as it fills up, so an arm
+                # that always ran first would be favoured: each round starts elsewhere.
+                for name, arm in _rotated(throughput, round_):
+                    note(name, await arm())
+                for c, count in p["io"].items():
+                    pair: list[tuple[str, Arm]] = [
+                        (
+                            f"io-bound-{c}",
+                            partial(
+                                arms.docstate,
+                                bench,
+                                POSTGRES,
+                                count,
+                                type_name="bench_io",
+                                concurrency=c,
+                            ),
                         ),
-                    )
-                    note(
-                        f"raw-io-{concurrency}",
-                        await arms.raw(bench, docs, io=True, concurrency=concurrency),
-                    )
+                        (f"raw-io-{c}", partial(arms.raw, bench, count, io=True, concurrency=c)),
+                    ]
+                    for name, arm in _rotated(pair, round_):
+                        note(name, await arm())
             note("fan-out", await arms.fan_out(bench, POSTGRES, p["children"]))
         finally:
             server.stop()
