@@ -272,9 +272,10 @@ async def test_a_submitted_document_is_listed_under_its_type_before_it_runs(
         return [w.id async for w in harness.temporal.list_workflows(query)]
 
     assert await wait_for(listed) == [f"doc:{doc_id}"]
-    history = await harness.temporal.get_workflow_handle(f"doc:{doc_id}").fetch_history()
+    handle = harness.temporal.get_workflow_handle(f"doc:{doc_id}")
+    history = await handle.fetch_history()
     assert history.events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED
-    await harness.temporal.get_workflow_handle(f"doc:{doc_id}").terminate("test over")
+    await handle.terminate("test over")
 
 
 @pytest.mark.parametrize(

@@ -44,11 +44,12 @@ async def test_database_outage_during_a_transition_loses_nothing_and_reruns_noth
     harness: Harness,
 ) -> None:
     doc_id = new_id()
-    writer = OutageWriter(harness.writer, "enrich", outage=3)
-    async with harness.worker(*p.ALL, writer=writer):
+    async with (
+        OutageWriter(harness.writer, "enrich", outage=3) as writer,
+        harness.worker(*p.ALL, writer=writer),
+    ):
         await harness.client.submit(b"x", type="basic", id=doc_id)
         record = await wait_for(lambda: _closed(harness, doc_id))
-    await writer.close()
     assert writer.refused == 3  # the activity's write, then two of the workflow's retries
     assert record.status is Status.COMPLETED
     assert p.calls[f"{doc_id}:flaky"] == 1  # the outage did not re-run the transition

@@ -155,24 +155,22 @@ class PoisonedWriter(CoalescingWriter):
 
 async def test_concurrent_writes_share_transactions(database_url: str) -> None:
     engine = create_engine(database_url)
-    writer = CoalescingWriter(engine)
-    await asyncio.gather(*(writer.apply([write(f"d{i}", 1, "new")]) for i in range(200)))
-    assert len(await ProjectionQueries(engine).list(limit=300)) == 200
-    assert writer.transactions < 50  # 200 concurrent callers, far fewer commits
-    await writer.close()
+    async with CoalescingWriter(engine) as writer:
+        await asyncio.gather(*(writer.apply([write(f"d{i}", 1, "new")]) for i in range(200)))
+        assert len(await ProjectionQueries(engine).list(limit=300)) == 200
+        assert writer.transactions < 50  # 200 concurrent callers, far fewer commits
     await engine.dispose()
 
 
 async def test_one_bad_write_fails_only_its_caller(database_url: str) -> None:
     engine = create_engine(database_url)
-    writer = PoisonedWriter(engine)
-    results = await asyncio.gather(
-        *(writer.apply([write(name, 1, "new")]) for name in ["a", "poison", "b", "c"]),
-        return_exceptions=True,
-    )
+    async with PoisonedWriter(engine) as writer:
+        results = await asyncio.gather(
+            *(writer.apply([write(name, 1, "new")]) for name in ["a", "poison", "b", "c"]),
+            return_exceptions=True,
+        )
     assert [type(r).__name__ for r in results] == ["NoneType", "OperationalError"] + [
         "NoneType"
     ] * 2
     assert {r.id for r in await ProjectionQueries(engine).list()} == {"a", "b", "c"}
-    await writer.close()
     await engine.dispose()

@@ -13,7 +13,7 @@ import contextlib
 import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -96,29 +96,37 @@ class ProjectionWriter:
             await conn.close()  # checks it back in
 
 
-def _upsert_set(upsert: Any) -> dict[str, Any]:
-    """Every column but the key and the creation time, from the proposed row."""
-    return {
-        c.name: upsert.excluded[c.name]
-        for c in documents.columns
-        if c.name not in ("id", "created_at")
-    }
+# The two dialects' INSERTs, which both have ON CONFLICT clauses of the same shape.
+_Insert = TypeVar("_Insert", postgresql.Insert, sqlite.Insert)
+
+
+def _new_events_only(insert: _Insert) -> _Insert:
+    """An event row already written (same document and seq) is left as it is."""
+    return insert.on_conflict_do_nothing(index_elements=["document_id", "seq"])
+
+
+def _newer_versions_only(upsert: _Insert) -> _Insert:
+    """A document row is replaced only by a newer version of it: every column but the key
+    and the creation time, from the proposed row."""
+    return upsert.on_conflict_do_update(
+        index_elements=["id"],
+        set_={
+            c.name: upsert.excluded[c.name]
+            for c in documents.columns
+            if c.name not in ("id", "created_at")
+        },
+        where=documents.c.version < upsert.excluded.version,
+    )
 
 
 @functools.cache
 def _sqlite_statements() -> tuple[Executable, Executable]:
     """The two write statements, built once: with rows passed as executemany
     parameters, SQLAlchemy compiles each once and batches the rows itself."""
-    events = sqlite.insert(document_events).on_conflict_do_nothing(
-        index_elements=["document_id", "seq"]
+    return (
+        _new_events_only(sqlite.insert(document_events)),
+        _newer_versions_only(sqlite.insert(documents)),
     )
-    upsert = sqlite.insert(documents)
-    docs = upsert.on_conflict_do_update(
-        index_elements=["id"],
-        set_=_upsert_set(upsert),
-        where=documents.c.version < upsert.excluded.version,
-    )
-    return events, docs
 
 
 def _unnest(table: sa.Table, prefix: str) -> sa.Select[Any]:
@@ -133,21 +141,15 @@ def _unnest(table: sa.Table, prefix: str) -> sa.Select[Any]:
 
 @functools.cache
 def _postgresql_statement() -> Executable:
-    names = [c.name for c in document_events.columns]
-    events = (
-        postgresql.insert(document_events)
-        .from_select(names, _unnest(document_events, "e_"))
-        .on_conflict_do_nothing(index_elements=["document_id", "seq"])
-        .cte("new_events")
-    )
+    events = _new_events_only(
+        postgresql.insert(document_events).from_select(
+            [c.name for c in document_events.columns], _unnest(document_events, "e_")
+        )
+    ).cte("new_events")
     upsert = postgresql.insert(documents).from_select(
         [c.name for c in documents.columns], _unnest(documents, "d_")
     )
-    return upsert.on_conflict_do_update(
-        index_elements=["id"],
-        set_=_upsert_set(upsert),
-        where=documents.c.version < upsert.excluded.version,
-    ).add_cte(events)
+    return _newer_versions_only(upsert).add_cte(events)
 
 
 def _as_arrays(events: list[dict[str, Any]], docs: list[dict[str, Any]]) -> dict[str, Any]:
