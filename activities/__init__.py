@@ -1,6 +1,5 @@
-"""Activities of the DocState worker."""
+"""The transition functions of this application's pipelines (``workflows/``).
 
-from activities.transitions import TransitionActivities
-from activities.workflow_support import WorkflowActivities
-
-__all__ = ["TransitionActivities", "WorkflowActivities"]
+Plain Python: each takes a ``docstate.Document`` and returns the updated document (or
+derived documents). DocState runs each as a Temporal activity.
+"""

@@ -1,11 +1,15 @@
 """DocState's benchmark: ``python -m bench [--quick] [--json PATH]``.
 
 Starts its own file-backed dev server and runs, interleaved over rounds and side by side,
-the raw-SDK baseline and the same shape through DocState (PostgreSQL and SQLite
-projections), an I/O-bound pipeline at several concurrencies beside its hand-written
-counterpart, and a fan-out. Empty workflows give the machine's ceiling. After each
-DocState arm it checks the projection: every row completed at its newest version, exact
-counts.
+the raw-SDK baselines (task-queue and local activities, unsandboxed like DocState's
+workflow) and the same shape through DocState (PostgreSQL and SQLite projections;
+awaited on Temporal, or through ``submit_many(wait=True)``), an I/O-bound pipeline at
+several concurrencies beside its hand-written counterpart, a fan-out, 1,000 progress
+streams at once, a 200 MB document, jobs over the HTTP API, history sizes and the cost
+of encryption. The rotation is balanced: over the rounds, each
+throughput arm runs once in each position. Empty workflows give the machine's ceiling.
+After each DocState arm it checks the projection: every row completed at its newest
+version, exact counts.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any, TypeVar
 
 import temporalio
 
-from bench import arms
+from bench import api_arm, arms, content, history_arm, watchers
 from bench.measure import median_of
 from docstate.config import Settings
 from docstate.devserver import start_dev_server
@@ -36,6 +40,13 @@ Arm = Callable[[], Awaitable[dict[str, Any]]]
 POSTGRES = os.environ.get(
     "DOCSTATE_BENCH_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/docstate_bench"
 )
+# Each arm against the arm that does the same work (see the README's Performance section).
+SAME_WORK = {
+    "docstate-pg": "raw-local",  # 3 no-op local activities per document, unsandboxed
+    "docstate-sqlite": "raw-local",
+    "docstate-pg-queued": "raw",  # 3 no-op task-queue activities per document
+    "docstate-pg-wait": "docstate-pg",  # the same documents, waited on through the watcher
+}
 COLUMNS = [
     ("docs/s", "docs_per_s"),
     ("act/s", "activities_per_s"),
@@ -46,8 +57,14 @@ COLUMNS = [
     ("cpu/doc w", "worker_cpu_s_per_doc"),
     ("cpu/doc s", "server_cpu_s_per_doc"),
     ("rss MiB", "peak_rss_mib"),
+    ("closed p50", "closed_lag_p50_s"),
+    ("rss+ MiB", "peak_over_idle_mib"),
+    ("w q/s", "watcher_queries_per_s"),
+    ("dlv p50", "delivery_lag_p50_s"),
+    ("dlv p99", "delivery_lag_p99_s"),
     ("events/doc", "history_events_per_doc"),
-    ("vs raw", "ratio_vs_raw"),
+    ("bytes/doc", "history_bytes_per_doc"),
+    ("vs (same work)", "ratio"),
     ("check", "check"),
 ]
 
@@ -64,8 +81,14 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
         "docs": docs,
         "io": {1: 10 if quick else 20, 5: 25 if quick else 50, 50: 100 if quick else 200},
         "children": 200 if quick else 1000,
-        "rounds": args.rounds or (1 if quick else 3),
+        # one round per throughput arm: each runs once in each position
+        "rounds": args.rounds or (1 if quick else THROUGHPUT_ARMS),
+        "streams": 200 if quick else 1000,
+        "big_mib": 20 if quick else 200,
     }
+
+
+THROUGHPUT_ARMS = 8
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -91,8 +114,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             docs = p["docs"]
             throughput: list[tuple[str, Arm]] = [
                 ("raw", partial(arms.raw, bench, docs)),
+                ("raw-local", partial(arms.raw, bench, docs, local=True)),
                 ("raw-empty", partial(arms.raw, bench, docs, steps=0)),
                 ("docstate-pg", partial(arms.docstate, bench, POSTGRES, docs)),
+                ("docstate-pg-wait", partial(arms.docstate, bench, POSTGRES, docs, wait=True)),
+                # the docstate-pg arm's work, as one-file jobs over HTTP
+                ("api", partial(api_arm.api, bench, POSTGRES, docs)),
                 ("docstate-sqlite", partial(arms.docstate, bench, sqlite, docs)),
                 (
                     "docstate-pg-queued",
@@ -105,6 +132,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 # that always ran first would be favoured: each round starts elsewhere.
                 for name, arm in _rotated(throughput, round_):
                     note(name, await arm())
+                if round_ >= p["rounds"] - p["rounds"] % 2 and round_ > 0:
+                    continue  # the pairs below: an even number of rounds keeps them balanced
                 for c, count in p["io"].items():
                     pair: list[tuple[str, Arm]] = [
                         (
@@ -123,12 +152,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     for name, arm in _rotated(pair, round_):
                         note(name, await arm())
             note("fan-out", await arms.fan_out(bench, POSTGRES, p["children"]))
+            note("watchers-pg", await watchers.watchers(bench, POSTGRES, p["streams"]))
+            note("watchers-sqlite", await watchers.watchers(bench, sqlite, p["streams"]))
+            big = p["big_mib"]
+            note("big-skip", await content.big_document(bench, POSTGRES, big, stream=False))
+            note("big-stream", await content.big_document(bench, POSTGRES, big, stream=True))
+            extra = await history_arm.measure(bench, server.address, POSTGRES, docs, p["rounds"])
+            for name, result in extra.items():
+                note(name, result)
         finally:
             server.stop()
     results = {name: median_of(r) for name, r in runs.items()}
-    raw_rate = results["raw"]["docs_per_s"]
-    for name in ("docstate-pg", "docstate-sqlite", "docstate-pg-queued"):
-        results[name]["ratio_vs_raw"] = round(results[name]["docs_per_s"] / raw_rate, 2)
+    for name, base in SAME_WORK.items():
+        ratio = results[name]["docs_per_s"] / results[base]["docs_per_s"]
+        results[name].update(ratio=f"{ratio:.2f} vs {base}", ratio_value=round(ratio, 2))
+    # Different work, named: each API job is two workflows (the job and its one file).
+    api_ratio = results["api"]["docs_per_s"] / results["docstate-pg"]["docs_per_s"]
+    results["api"].update(
+        ratio=f"{api_ratio:.2f} vs docstate-pg (a job + its file per document)",
+        ratio_value=round(api_ratio, 2),
+    )
     for prefix in ("io-bound", "raw-io"):
         base = results[f"{prefix}-1"]["docs_per_s"]
         for c in (5, 50):
@@ -172,9 +215,9 @@ def table(report: dict[str, Any]) -> str:
         cells = [name]
         for _, key in COLUMNS:
             value = r.get(key)
-            if key == "ratio_vs_raw" and value is None and "speedup_vs_1" in r:
+            if key == "ratio" and value is None and "speedup_vs_1" in r:
                 value = f"x{r['speedup_vs_1']} (vs c=1)"
-            if key == "ratio_vs_raw" and value is None and "max_speedup_vs_io_bound_1" in r:
+            if key == "ratio" and value is None and "max_speedup_vs_io_bound_1" in r:
                 value = f"ceiling x{r['max_speedup_vs_io_bound_1']} (vs io c=1)"
             cells.append("-" if value is None else str(value))
         rows.append(cells)

@@ -13,17 +13,23 @@ from typing import Any
 
 import sqlalchemy as sa
 from temporalio.client import Client as TemporalClient
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench import pipelines
 from bench.measure import LagWriter, Sample, current_rss_mib, percentile
-from bench.raw import RawIOPipeline, RawPipeline, io_wait, noop
-from docstate import Client, Registry, Settings, Status
-from docstate.blobstore import LocalBlobStore
-from docstate.projection import CoalescingWriter, ProjectionQueries, create_engine, upgrade
+from bench.raw import RawIOPipeline, RawLocalPipeline, RawPipeline, io_wait, noop
+from docstate import BatchEvent, Client, EventKind, Registry, Settings, Status, Submission
+from docstate.blobs import LocalBlobStore
+from docstate.engine import build_worker
+from docstate.projection import (
+    CoalescingWriter,
+    ProjectionQueries,
+    ProjectionWriter,
+    create_engine,
+    upgrade,
+)
 from docstate.projection.schema import document_events, documents
 from docstate.protocol import workflow_id
-from worker import build_worker
 
 
 @dataclass
@@ -47,21 +53,30 @@ async def _bounded(count: int, concurrency: int, one: Callable[[int], Awaitable[
 
 
 async def raw(
-    bench: Bench, docs: int, steps: int = 3, *, io: bool = False, concurrency: int | None = None
+    bench: Bench,
+    docs: int,
+    steps: int = 3,
+    *,
+    io: bool = False,
+    local: bool = False,
+    concurrency: int | None = None,
 ) -> dict[str, Any]:
-    """N workflows x K no-op activities on the plain SDK, default worker settings.
+    """N workflows x K no-op activities on the plain SDK, default worker settings but for
+    the sandbox, off as for DocState's workflow.
 
     With ``steps=0`` the workflows do nothing: the most documents per second any
-    Temporal workflow can reach on this machine and server. With ``io`` each step is a
-    local activity awaiting 100 ms, the hand-written counterpart of the I/O-bound arms.
+    Temporal workflow can reach on this machine and server. With ``local`` the steps are
+    local activities (what DocState runs short transitions as). With ``io`` each step is
+    a local activity awaiting 100 ms, the hand-written counterpart of the I/O-bound arms.
     """
     queue = bench.queue()
-    pipeline = RawIOPipeline.run if io else RawPipeline.run
+    pipeline = RawIOPipeline.run if io else RawLocalPipeline.run if local else RawPipeline.run
     async with Worker(
         bench.temporal,
         task_queue=queue,
-        workflows=[RawPipeline, RawIOPipeline],
+        workflows=[RawPipeline, RawLocalPipeline, RawIOPipeline],
         activities=[noop, io_wait],
+        workflow_runner=UnsandboxedWorkflowRunner(),
     ):
         # warm-up: the new worker's pollers and task queue, outside the measurement
         await bench.temporal.execute_workflow(
@@ -92,8 +107,13 @@ async def docstate(
     concurrency: int | None = None,
     metadata: dict[str, Any] | None = None,
     expected_rows: int | None = None,
+    wait: bool = False,
 ) -> dict[str, Any]:
-    """The same shape as a DocState pipeline, projection on, default worker settings."""
+    """The same shape as a DocState pipeline, projection on, default worker settings.
+
+    Each document's end is awaited on Temporal (its workflow's result), or with ``wait``
+    as a user writes it: ``submit_many(..., wait=True)``, served by the client's watcher.
+    """
     queue = bench.queue()
     await upgrade(url)
     engine = create_engine(url)
@@ -116,12 +136,18 @@ async def docstate(
             await bench.temporal.get_workflow_handle(workflow_id(ids[i])).result()
             sample.latencies.append(time.perf_counter() - start)
 
-        await _bounded(docs, concurrency or docs, one)
+        if wait:
+            await _submit_and_wait(client, sample, ids, type_name, concurrency or docs)
+        else:
+            await _bounded(docs, concurrency or docs, one)
         result = sample.finish(
+            watcher_reads=client.watcher.reads,
             projection_lag_p50_s=round(percentile(writer.lags, 0.5) or 0, 4),
             projection_lag_p99_s=round(percentile(writer.lags, 0.99) or 0, 4),
             status_lag_p50_s=round(percentile(writer.status_lags, 0.5) or 0, 4),
             status_lag_p99_s=round(percentile(writer.status_lags, 0.99) or 0, 4),
+            closed_lag_p50_s=round(percentile(writer.closed_lags, 0.5) or 0, 4),
+            closed_lag_p99_s=round(percentile(writer.closed_lags, 0.99) or 0, 4),
             commits=writer.transactions,
             writes=len(writer.lags) + len(writer.status_lags),
         )
@@ -130,6 +156,27 @@ async def docstate(
     await writer.close()
     await engine.dispose()
     return result
+
+
+async def _submit_and_wait(
+    client: Client, sample: Sample, ids: list[str], type_name: str, concurrency: int
+) -> None:
+    start = time.perf_counter()
+
+    def done(event: BatchEvent) -> None:
+        if event.kind is EventKind.DOCUMENT_COMPLETED:
+            sample.latencies.append(time.perf_counter() - start)
+
+    results = await client.submit_many(
+        [Submission(id=i) for i in ids],
+        type=type_name,
+        concurrency=concurrency,
+        wait=True,
+        on_event=done,
+    )
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise RuntimeError(f"{len(failed)} documents did not complete: {failed[0]}")
 
 
 async def _warm_up(bench: Bench, client: Client, queue: str) -> None:
@@ -229,7 +276,7 @@ async def soak(bench: Bench, url: str, docs: int, every: int = 1000) -> dict[str
         task_queue=queue,
         registry=Registry(pipelines.ALL),
         # the product's writer: the benchmark's lag-noting one keeps every lag it saw
-        writer=(writer := CoalescingWriter(engine)),
+        writer=(writer := CoalescingWriter(ProjectionWriter(engine))),
         blobs=blobs,
     ):
         for wave in range(0, docs, every):

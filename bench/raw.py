@@ -1,4 +1,7 @@
-"""The raw-SDK baselines: the same shapes written directly on Temporal, default settings."""
+"""The raw-SDK baselines: the same shapes written directly on Temporal, default settings.
+
+The benchmark runs them unsandboxed, like DocState's workflow (see ``bench.arms.raw``).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +32,17 @@ class RawPipeline:
     async def run(self, steps: int) -> int:
         for step in range(steps):
             await workflow.execute_activity(noop, step, start_to_close_timeout=TIMEOUT)
+        return steps
+
+
+@workflow.defn(name="RawLocalPipeline")
+class RawLocalPipeline:
+    """K no-op local activities in a row: what DocState does for short transitions."""
+
+    @workflow.run
+    async def run(self, steps: int) -> int:
+        for step in range(steps):
+            await workflow.execute_local_activity(noop, step, start_to_close_timeout=TIMEOUT)
         return steps
 
 

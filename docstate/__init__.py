@@ -1,12 +1,19 @@
 """DocState: durable document pipelines on Temporal, with a queryable SQL projection.
 
 Declare a pipeline with :class:`DocumentType`, :class:`State` and :class:`Transition`;
-run it with a worker (``worker.py``); submit and follow documents with :class:`Client`
-or the ``docstate`` command.
+run it with a worker (``docstate worker``, :func:`docstate.engine.run_worker`); submit
+and follow documents with :class:`Client` or the ``docstate`` command.
 """
 
-from docstate.batch import BatchEvent, BatchOptions, EventKind, Submission, SubmitResult
-from docstate.client import Client
+from docstate.client import (
+    BatchEvent,
+    BatchOptions,
+    Client,
+    EventKind,
+    Submission,
+    SubmitResult,
+    SyncClient,
+)
 from docstate.config import Settings
 from docstate.docstore import AsyncDocStore
 from docstate.document import ContentRef, Document, Status, TransitionResult
@@ -16,6 +23,7 @@ from docstate.errors import (
     DocStateError,
     DocumentNotFound,
     DuplicateDocument,
+    EncryptionKeyError,
     InvalidTransition,
     PermanentError,
     PipelineDefinitionError,
@@ -26,7 +34,6 @@ from docstate.errors import (
 from docstate.model import DocumentType, FanOut, PipelineSpec, Retry, State, Transition
 from docstate.operations import Operation, OperationsPipeline
 from docstate.registry import Registry
-from docstate.sync import SyncClient
 
 __all__ = [
     "AsyncDocStore",
@@ -41,6 +48,7 @@ __all__ = [
     "DocumentNotFound",
     "DocumentType",
     "DuplicateDocument",
+    "EncryptionKeyError",
     "EventKind",
     "FanOut",
     "InvalidTransition",

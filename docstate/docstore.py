@@ -14,17 +14,18 @@ documents are where they were, and ``initialize()`` in a new process takes them 
 
 from __future__ import annotations
 
-import asyncio
 import builtins
-import importlib
-from typing import Any
+import time
+
+from temporalio.worker import Worker
 
 from docstate.client import Client
 from docstate.config import Settings
 from docstate.document import Document, Status
-from docstate.errors import ConfigurationError
+from docstate.engine import build_worker
+from docstate.errors import ConfigurationError, NoWorker, WaitTimeout
 from docstate.model import DocumentType
-from docstate.projection import CoalescingWriter, upgrade
+from docstate.projection import CoalescingWriter, ProjectionWriter, upgrade
 from docstate.projection.records import DocumentRecord
 from docstate.registry import Registry
 
@@ -68,22 +69,14 @@ class AsyncDocStore:
             }
         )
         self._client: Client | None = None
-        self._worker: Any = None
+        self._worker: Worker | None = None
         self._writer: CoalescingWriter | None = None
 
     async def initialize(self) -> None:
         """Migrate the database, connect, and start processing in this process."""
         await upgrade(self.settings.database_url)
         self._client = await Client.connect(self.settings)
-        try:
-            # The worker is the service side of this repository (worker.py): imported by
-            # name, as `docstate dev` runs it, so the library never imports it statically.
-            build_worker = importlib.import_module("worker").build_worker
-        except ImportError as err:
-            raise ConfigurationError(
-                "AsyncDocStore runs a worker and needs DocState's worker.py importable"
-            ) from err
-        self._writer = CoalescingWriter(self._client.queries.engine)
+        self._writer = CoalescingWriter(ProjectionWriter(self._client.queries.engine))
         self._worker = build_worker(
             self._client.temporal,
             task_queue=self.settings.task_queue,
@@ -101,8 +94,14 @@ class AsyncDocStore:
             raise ConfigurationError("call `await store.initialize()` first")
         return self._client
 
-    async def add(self, doc: Document) -> str:
-        """Record ``doc`` (of this store's type), held before its first transition."""
+    async def add(self, doc: Document, *, timeout: float | None = None) -> str:
+        """Record ``doc`` (of this store's type), held before its first transition.
+
+        Raises:
+            NoWorker: when this store's worker is not running (``initialize()`` first).
+            WaitTimeout: when it is not recorded within ``timeout`` seconds.
+        """
+        self._require_worker()
         document = doc.model_copy(update={"type": self.document_type.name})
         submitted = await self.client.submit(
             document.content,
@@ -111,29 +110,45 @@ class AsyncDocStore:
             metadata=document.metadata,
             hold=True,
         )
-        await self._settled(submitted.id, after=-1)
+        await self._settled(submitted.id, after=-1, timeout=timeout)
         return submitted.id
 
-    async def next(self, doc: Document | str) -> builtins.list[Document]:
-        """Run one transition; the resulting documents (the document, then any derived)."""
+    async def next(
+        self, doc: Document | str, *, timeout: float | None = None
+    ) -> builtins.list[Document]:
+        """Run one transition; the resulting documents (the document, then any derived).
+
+        Raises:
+            NoWorker: when this store's worker is not running (``initialize()`` first).
+            WaitTimeout: when the transition has not settled within ``timeout`` seconds.
+        """
+        self._require_worker()
         doc_id = doc if isinstance(doc, str) else doc.id
         before = await self.client.get(doc_id)
         if before.status.closed or self.document_type.is_final(before.state):
             return [await self._document(before)]
         await self.client.step(doc_id)
-        record = await self._settled(doc_id, after=before.version)
+        record = await self._settled(doc_id, after=before.version, timeout=timeout)
         derived = [
             r for r in await self.client.children(doc_id) if r.created_at >= before.updated_at
         ]
         return [await self._document(r) for r in [record, *derived]]
 
-    async def finish(self, doc: Document | str) -> builtins.list[Document]:
-        """Run to the end; the documents of its lineage in final states (leaves first)."""
+    async def finish(
+        self, doc: Document | str, *, timeout: float | None = None
+    ) -> builtins.list[Document]:
+        """Run to the end; the documents of its lineage in final states (leaves first).
+
+        Raises:
+            NoWorker: when this store's worker is not running (``initialize()`` first).
+            WaitTimeout: when it has not ended within ``timeout`` seconds.
+        """
+        self._require_worker()
         doc_id = doc if isinstance(doc, str) else doc.id
         record = await self.client.get(doc_id)
         if record.status is Status.PAUSED:
             await self.client.resume(doc_id)
-        async for _ in self.client.progress(doc_id):
+        async for _ in self.client.progress(doc_id, timeout=timeout):
             pass
         tree = await self.client.tree(doc_id)
         parents = {r.parent_id for r in tree}
@@ -152,12 +167,28 @@ class AsyncDocStore:
             await self._client.close()
             self._client = None
 
-    async def _settled(self, doc_id: str, after: int) -> DocumentRecord:
+    def _require_worker(self) -> None:
+        if self._worker is None or self._worker.is_shutdown:
+            raise NoWorker(
+                f"the worker of this {self.document_type.name!r} store is not running: "
+                "call `await store.initialize()` first (documents wait durably until then)"
+            )
+
+    async def _settled(self, doc_id: str, after: int, timeout: float | None) -> DocumentRecord:
+        """Served by the client's watcher, like every other wait; each second it also
+        checks that this store's worker still runs (without it nothing settles)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            record = await self.client.queries.get(doc_id)
-            if record is not None and record.version > after and record.status.settled:
-                return record
-            await asyncio.sleep(0.05)
+            self._require_worker()
+            left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
+            if left <= 0:
+                raise WaitTimeout(f"document {doc_id!r} has not settled after {timeout}s")
+            try:
+                return await self.client.watcher.wait(
+                    doc_id, timeout=left, until=lambda r: r.version > after and r.status.settled
+                )
+            except TimeoutError:
+                continue
 
     async def _document(self, record: DocumentRecord) -> Document:
         content = (

@@ -43,7 +43,9 @@ class UnknownOperation(DocStateError):
     """A request names operations that a pipeline does not have (or none at all)."""
 
     def __init__(self, pipeline: str, unknown: Sequence[str], known: Sequence[str]) -> None:
+        self.pipeline = pipeline
         self.unknown = list(unknown)
+        self.known = list(known)
         what = (
             f"unknown operation(s) {', '.join(repr(u) for u in unknown)}"
             if unknown
@@ -72,7 +74,15 @@ class DuplicateDocument(DocStateError):
 
 
 class InvalidTransition(DocStateError):
-    """An operation does not fit the document's current state or status."""
+    """An operation does not fit the document's current state or status.
+
+    Attributes:
+        status: The document's status at the time, when known.
+    """
+
+    def __init__(self, message: str, status: str | None = None) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class ContentError(DocStateError):
@@ -81,6 +91,10 @@ class ContentError(DocStateError):
 
 class ConfigurationError(DocStateError):
     """Settings are missing or inconsistent."""
+
+
+class EncryptionKeyError(DocStateError):
+    """Encrypted data cannot be decrypted here: its key is missing, or it does not fit."""
 
 
 class TemporalUnavailable(DocStateError):
@@ -93,3 +107,60 @@ class PermanentError(DocStateError):
     The engine does not retry it: the document goes straight to status ``waiting`` with
     this message recorded, where a person can ``retry``, ``skip`` or ``cancel`` it.
     """
+
+
+class ApiError(DocStateError):
+    """The HTTP API refused a request, for a reason no narrower class names.
+
+    Attributes:
+        status: The HTTP status code.
+        code: The error's code in the JSON error (``unauthorized``, ``too_large``...).
+        details: Its structured details.
+    """
+
+    def __init__(
+        self, status: int, code: str, message: str, details: dict[str, object] | None = None
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.details = details or {}
+        super().__init__(message)
+
+
+class InvalidDocumentId(DocStateError):
+    """A document id breaks the id rule."""
+
+    RULE = (
+        "1 to 200 characters, each an ASCII letter, a digit or one of . _ : @ / + = - (no spaces)"
+    )
+
+    def __init__(self, document_id: str) -> None:
+        self.document_id = document_id
+        shown = document_id if len(document_id) <= 40 else document_id[:37] + "..."
+        super().__init__(
+            f"document id {shown!r} is invalid: an id is {self.RULE}; "
+            "leave --id out to have one generated from the file name"
+        )
+
+
+class InvalidInput(DocStateError):
+    """A value given to DocState (metadata, a submission, an option) is not valid."""
+
+
+class ProjectionUnavailable(DocStateError):
+    """The projection database is down, missing, or not migrated."""
+
+
+class WaitTimeout(DocStateError, TimeoutError):
+    """A document did not settle (or end) within the time allowed.
+
+    It is also a :class:`TimeoutError`, so code that catches that still works.
+    """
+
+
+class NoWorker(DocStateError):
+    """No worker answered: the work asked for needs one running."""
+
+
+class BlobStoreError(ContentError):
+    """The blob store (a local folder or an S3 bucket) refused or failed a request."""

@@ -11,13 +11,24 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import Field
 
 from docstate.document import Document
 from docstate.errors import PermanentError, PipelineDefinitionError, UnknownOperation
 from docstate.model import DocumentType, Retry, State, Transition
+
+
+class Requiring(Protocol):
+    """What planning needs of an operation: its name and prerequisites (an
+    :class:`Operation`, or a published spec's entry)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def requires(self) -> tuple[str, ...]: ...
 
 
 class Operation(Transition):
@@ -89,7 +100,7 @@ class OperationsPipeline(DocumentType):
         return {"operations": list(operations)}
 
 
-def topological_order(pipeline: str, operations: Sequence[Operation]) -> list[str]:
+def topological_order(pipeline: str, operations: Sequence[Requiring]) -> list[str]:
     """Operations in dependency order (declaration order among independent ones)."""
     names = [op.name for op in operations]
     problems = [
@@ -129,7 +140,7 @@ def topological_order(pipeline: str, operations: Sequence[Operation]) -> list[st
     return order
 
 
-def plan(pipeline: str, operations: Sequence[Operation], requested: Iterable[str]) -> list[str]:
+def plan(pipeline: str, operations: Sequence[Requiring], requested: Iterable[str]) -> list[str]:
     wanted = list(requested)
     by_name = {op.name: op for op in operations}
     unknown = [w for w in wanted if w not in by_name]

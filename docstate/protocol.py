@@ -7,14 +7,14 @@ that embeds the client never imports worker code.
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from temporalio.common import SearchAttributeKey
 
 from docstate.document import ContentRef, Document, Status
 from docstate.model import PipelineSpec
-from docstate.projection.records import ProjectionWrite
+from docstate.projection.records import EventRecord, ProjectionWrite
 
 WORKFLOW_NAME = "DocumentWorkflow"
 START_ACTIVITY = "docstate.start"
@@ -24,6 +24,7 @@ BEGIN_PATCH = "begin-in-one-local-activity"
 two local activities (``docstate.start``, then ``docstate.record``); since, in one."""
 RECORD_ACTIVITY = "docstate.record"
 DERIVED_ACTIVITY = "docstate.derived"
+WEBHOOK_ACTIVITY = "docstate.webhook"
 DERIVED_PAGE = 200
 """Derived documents the workflow reads from a manifest at a time."""
 
@@ -63,23 +64,6 @@ class Action(enum.StrEnum):
     """Run the next transition, then hold again (step mode)."""
 
 
-class HistoryEntry(BaseModel):
-    """One status change or transition outcome, as the workflow saw it."""
-
-    version: int
-    state: str
-    status: Status
-    transition: str | None = None
-    from_state: str | None = None
-    attempt: int = 0
-    error: str | None = None
-    at: datetime
-
-    @classmethod
-    def of(cls, write: ProjectionWrite) -> HistoryEntry:
-        return cls.model_validate(write.model_dump(include=set(cls.model_fields)))
-
-
 class FanOutCursor(BaseModel):
     """How far a fan-out has got: what a parent carries when it continues-as-new midway."""
 
@@ -98,7 +82,7 @@ class Carry(BaseModel):
     state: str
     status: Status
     step: int
-    history: list[HistoryEntry] = Field(default_factory=list)
+    history: list[EventRecord] = Field(default_factory=list)
     fan_out: FanOutCursor | None = None
 
 
@@ -112,6 +96,29 @@ class DocumentWorkflowInput(BaseModel):
     carry: Carry | None = None
     hold: bool = False
 
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_history(cls, data: Any) -> Any:
+        """Accept a carry written before history entries were ``EventRecord``s (they
+        had ``version``/``state``/``at`` and no document id), so runs that continued as
+        new under the older engine still start and replay."""
+        carry = data.get("carry") if isinstance(data, dict) else None
+        if not isinstance(carry, dict) or not isinstance(data.get("document"), dict):
+            return data
+        history = [
+            {
+                "document_id": data["document"].get("id", ""),
+                "seq": entry.pop("version"),
+                "to_state": entry.pop("state"),
+                "finished_at": entry.pop("at"),
+                **entry,
+            }
+            if isinstance(entry, dict) and "version" in entry
+            else entry
+            for entry in (dict(e) if isinstance(e, dict) else e for e in carry.get("history", []))
+        ]
+        return {**data, "carry": {**carry, "history": history}}
+
 
 class Snapshot(BaseModel):
     """A document's live state, as the ``snapshot`` query and the workflow result give it."""
@@ -123,7 +130,7 @@ class Snapshot(BaseModel):
     version: int
     error: str | None = None
     transition: str | None = None
-    history: list[HistoryEntry] = Field(default_factory=list)
+    history: list[EventRecord] = Field(default_factory=list)
     document: Document | None = None
     """The document itself, without inline content (the query only; not in the result)."""
 
@@ -145,6 +152,9 @@ class TransitionInput(BaseModel):
     step: int
     workflow_id: str
     run_id: str
+    lean: bool = False
+    """Answer with only what changed (``StepOutput``): set by workflows under the
+    ``lean-steps`` patch, so documents started before it get the result they expect."""
 
 
 class TransitionOutput(BaseModel):

@@ -3,26 +3,45 @@
 from __future__ import annotations
 
 from temporalio.client import Client as TemporalClient
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 
+from docstate.codec import data_converter
 from docstate.config import Settings
 from docstate.errors import TemporalUnavailable
+from docstate.keys import load_keys
+from docstate.observability.tracing import tracing_interceptors
+from docstate.tls import temporal_tls, tls_hint, uses_tls
 
 
-async def connect_temporal(settings: Settings) -> TemporalClient:
-    """A Temporal client that carries DocState's pydantic models.
+async def connect_temporal(settings: Settings, *, runtime: Runtime | None = None) -> TemporalClient:
+    """A Temporal client that carries DocState's pydantic models, encrypted when the
+    settings hold keys, over TLS when they ask for it (and, when tracing is on, with the
+    tracing interceptor, which a worker built on it uses too).
+
+    Args:
+        settings: Address, namespace, keys, TLS, API key, tracing.
+        runtime: The SDK runtime (one exporting metrics, for a worker); the default one
+            when None.
 
     Raises:
+        ConfigurationError: naming the setting, when keys or TLS files are malformed.
         TemporalUnavailable: naming the address when the server does not answer.
     """
+    converter = data_converter(load_keys(settings))
+    api_key = settings.temporal_api_key
     try:
         return await TemporalClient.connect(
             settings.temporal_address,
             namespace=settings.namespace,
-            data_converter=pydantic_data_converter,
+            data_converter=converter,
+            interceptors=tracing_interceptors(settings),
+            runtime=runtime,
+            tls=temporal_tls(settings),
+            api_key=api_key.get_secret_value() if api_key else None,
         )
     except RuntimeError as err:
+        hint = f" ({tls_hint(settings, str(err))})" if uses_tls(settings) else ""
         raise TemporalUnavailable(
             f"cannot reach Temporal at {settings.temporal_address} "
-            f"(namespace {settings.namespace!r}): {err}"
+            f"(namespace {settings.namespace!r}){hint}: {err}"
         ) from None

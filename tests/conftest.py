@@ -11,7 +11,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import Pool
 from temporalio.client import Client as TemporalClient
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -19,19 +21,23 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from docstate import Client, DocumentType, Registry, Settings
-from docstate.blobstore import make_blob_store
-from docstate.devserver import SQLITE_PRAGMAS, free_port, temporal_binary
+from docstate.blobs import BlobStore, make_blob_store
+from docstate.devserver import DYNAMIC_CONFIG, SQLITE_PRAGMAS, free_port, temporal_binary
+from docstate.engine import build_worker
 from docstate.projection import (
     CoalescingWriter,
     ProjectionQueries,
     ProjectionWriter,
+    Writer,
     create_database,
     create_engine,
     upgrade,
 )
 from docstate.projection.schema import metadata
 from docstate.protocol import SEARCH_ATTRIBUTES
-from worker import build_worker
+from docstate.temporal import connect_temporal
+
+pytest_plugins = ["tests.api_support"]
 
 POSTGRES_URL = os.environ.get(
     "DOCSTATE_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/docstate_test"
@@ -74,6 +80,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     pragmas = [a for p in SQLITE_PRAGMAS for a in ("--sqlite-pragma", p)]
     # Suggest continue-as-new early, so every long-lived test document exercises it.
     pragmas += ["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=120"]
+    pragmas += [a for setting in DYNAMIC_CONFIG for a in ("--dynamic-config-value", setting)]
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_binary()),
         search_attributes=SEARCH_ATTRIBUTES,
@@ -94,9 +101,21 @@ def task_queue() -> str:
     return f"tq-{uuid.uuid4().hex}"
 
 
+async def recreate_database(url: str) -> None:
+    """A fresh, empty database: nothing an earlier run left there (rows, or a revision
+    some other checkout migrated it to) can change this run."""
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres").render_as_string(hide_password=False))
+    async with admin.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)'))
+    await admin.dispose()
+    await create_database(url)
+
+
 @pytest.fixture(scope="session")
 async def postgres_url() -> str:
-    await create_database(POSTGRES_URL)
+    await recreate_database(POSTGRES_URL)
     await upgrade(POSTGRES_URL)
     return POSTGRES_URL
 
@@ -141,23 +160,32 @@ class Harness:
         self.temporal = temporal
         self.settings = settings
         self.engine = create_engine(settings.database_url)
-        self.writer = CoalescingWriter(self.engine)
+        self.writer = CoalescingWriter(ProjectionWriter(self.engine))
         self.queries = ProjectionQueries(self.engine)
         self.blobs = make_blob_store(settings)
         self.client = Client(temporal, settings, self.queries, self.blobs)
+
+    @classmethod
+    async def connect(cls, settings: Settings) -> Harness:
+        """A harness whose Temporal client is built as every DocState process builds its
+        own from ``settings`` (payload encryption, TLS, API key), at
+        ``settings.temporal_address``."""
+        return cls(await connect_temporal(settings), settings)
 
     async def close(self) -> None:
         """Close the writer's own connection, then the engine's pool: none is left open."""
         await self.writer.close()
         await self.engine.dispose()
 
-    def new_worker(self, *types: DocumentType, writer: ProjectionWriter | None = None) -> Worker:
+    def new_worker(
+        self, *types: DocumentType, writer: Writer | None = None, blobs: BlobStore | None = None
+    ) -> Worker:
         return build_worker(
             self.temporal,
             task_queue=self.settings.task_queue,
             registry=Registry(types),
             writer=writer or self.writer,
-            blobs=self.blobs,
+            blobs=blobs or self.blobs,
             inline_threshold=self.settings.inline_threshold,
         )
 
@@ -184,9 +212,9 @@ class Harness:
 
     @asynccontextmanager
     async def worker(
-        self, *types: DocumentType, writer: ProjectionWriter | None = None
+        self, *types: DocumentType, writer: Writer | None = None, blobs: BlobStore | None = None
     ) -> AsyncIterator[Worker]:
-        async with self.new_worker(*types, writer=writer) as running:
+        async with self.new_worker(*types, writer=writer, blobs=blobs) as running:
             yield running
 
 

@@ -3,7 +3,10 @@
 ``python -m tests.scenarios`` records them into ``tests/histories/`` (run it when a
 workflow change is meant to be compatible, and commit the files it writes): CI then
 replays every recorded history against the current workflow code, so a change that
-would break documents already running fails the build.
+would break documents already running fails the build. Histories already recorded are
+kept (only new scenarios are written): a recorded history is evidence of what an older
+engine did, and re-recording it would hide a change that breaks it. A document that
+continued as new has one history per run (``<name>.run<N>.json``).
 """
 
 from __future__ import annotations
@@ -22,15 +25,20 @@ from temporalio.testing import WorkflowEnvironment
 from docstate import Settings, Status
 from docstate.devserver import temporal_binary
 from docstate.projection import upgrade
-from docstate.protocol import SEARCH_ATTRIBUTES, workflow_id
+from docstate.protocol import LOCAL_STEPS_PER_RUN, SEARCH_ATTRIBUTES, workflow_id
 from tests import pipelines as p
 from tests.conftest import Harness
 
 HISTORIES = Path(__file__).parent / "histories"
-GENERATION = "3-one-begin-activity"
+GENERATION = "5-lean-steps"
 """Where ``record()`` writes: one folder per engine generation. Older folders stay, so
 documents started under an earlier engine (task-queue transitions, before short ones
 ran locally) keep replaying."""
+
+
+# Temporal suggests continuing as new this early, so that a fan-out of a few dozen
+# children continues as new midway (the tests' dev server has the same setting).
+SUGGEST_CONTINUE_AS_NEW = ["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=120"]
 
 
 async def _settled(h: Harness, doc_id: str, status: Status) -> None:
@@ -70,23 +78,91 @@ async def cancelled(h: Harness, doc_id: str) -> None:
     await _settled(h, doc_id, Status.CANCELLED)
 
 
+async def fanned_out(h: Harness, doc_id: str) -> None:
+    await h.client.submit(b"x", type="fan", id=doc_id, metadata={"children": 3})
+    await _settled(h, doc_id, Status.COMPLETED)
+
+
+async def fanned_out_and_continued(h: Harness, doc_id: str) -> None:
+    """Forty children, five at a time: the parent continues as new midway."""
+    await h.client.submit(b"x", type="fan_narrow", id=doc_id, metadata={"children": 40})
+    await _settled(h, doc_id, Status.COMPLETED)
+
+
+async def skipped(h: Harness, doc_id: str) -> None:
+    await h.client.submit(b"x", type="skippable", id=doc_id, metadata={"bad": True})
+    await _settled(h, doc_id, Status.WAITING)
+    await h.client.skip(doc_id)
+    await _settled(h, doc_id, Status.COMPLETED)
+
+
+async def waiting_deadline(h: Harness, doc_id: str) -> None:
+    await h.client.submit(b"x", type="deadline", id=doc_id, metadata={"bad": True})
+    await _settled(h, doc_id, Status.FAILED)
+
+
+async def unknown_type(h: Harness, doc_id: str) -> None:
+    await h.client.submit(b"x", type="invoice", id=doc_id)
+    await _settled(h, doc_id, Status.FAILED)
+
+
+async def no_matching_rule(h: Harness, doc_id: str) -> None:
+    await h.client.submit(b"x", type="routed", id=doc_id, metadata={"kind": "c"})
+    await _settled(h, doc_id, Status.FAILED)
+
+
+async def long_local_run(h: Harness, doc_id: str) -> None:
+    """More local steps than one run takes: it continues as new after LOCAL_STEPS_PER_RUN."""
+    rounds = {"rounds": LOCAL_STEPS_PER_RUN + 5, "more": True}
+    await h.client.submit(b"x", type="loop", id=doc_id, metadata=rounds)
+    await _settled(h, doc_id, Status.COMPLETED)
+
+
 SCENARIOS: dict[str, Callable[[Harness, str], Awaitable[None]]] = {
     "completed": completed,
     "waited_then_retried": waited_then_retried,
     "paused_then_resumed": paused_then_resumed,
     "cancelled": cancelled,
+    "fanned_out": fanned_out,
+    "fanned_out_and_continued": fanned_out_and_continued,
+    "skipped": skipped,
+    "waiting_deadline": waiting_deadline,
+    "unknown_type": unknown_type,
+    "no_matching_rule": no_matching_rule,
+    "long_local_run": long_local_run,
 }
+CONTINUED = {"fanned_out_and_continued", "long_local_run"}
+"""Scenarios whose document must have continued as new (more than one run)."""
+
+
+async def _runs(h: Harness, doc_id: str) -> list[WorkflowHistory]:
+    """Every run of a document's workflow, first to last (following continue-as-new)."""
+    wid = workflow_id(doc_id)
+    latest = await h.temporal.get_workflow_handle(wid).fetch_history()
+    run_id = latest.events[0].workflow_execution_started_event_attributes.first_execution_run_id
+    runs = []
+    while run_id:
+        history = await h.temporal.get_workflow_handle(wid, run_id=run_id).fetch_history()
+        runs.append(history)
+        last = history.events[-1].workflow_execution_continued_as_new_event_attributes
+        run_id = last.new_execution_run_id
+    return runs
 
 
 async def play(h: Harness) -> dict[str, WorkflowHistory]:
-    """Run every scenario; return each one's workflow history."""
+    """Run every scenario; return each run's workflow history, by file name."""
     histories = {}
     async with h.worker(*p.ALL):
         for name, scenario in SCENARIOS.items():
             doc_id = f"{name}-{uuid.uuid4().hex[:8]}"
             await scenario(h, doc_id)
-            handle = h.temporal.get_workflow_handle(workflow_id(doc_id))
-            histories[name] = await handle.fetch_history()
+            runs = await _runs(h, doc_id)
+            if name in CONTINUED and len(runs) < 2:
+                raise AssertionError(f"{name}: {doc_id} never continued as new")
+            if len(runs) == 1:
+                histories[name] = runs[0]
+            for i, run in enumerate(runs if len(runs) > 1 else [], 1):
+                histories[f"{name}.run{i}"] = run
     return histories
 
 
@@ -95,6 +171,7 @@ async def record() -> None:
         dev_server_existing_path=str(temporal_binary()),
         search_attributes=SEARCH_ATTRIBUTES,
         data_converter=pydantic_data_converter,
+        dev_server_extra_args=SUGGEST_CONTINUE_AS_NEW,
     )
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/projection.db"
@@ -104,7 +181,10 @@ async def record() -> None:
         folder = HISTORIES / GENERATION
         folder.mkdir(parents=True, exist_ok=True)
         for name, history in (await play(harness)).items():
-            (folder / f"{name}.json").write_text(history.to_json())
+            path = folder / f"{name}.json"
+            if path.exists():
+                continue
+            path.write_text(history.to_json())
             print(f"recorded {name}: {len(history.events)} events", file=sys.stderr)
         await harness.close()
     await env.shutdown()

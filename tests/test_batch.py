@@ -112,7 +112,7 @@ async def test_the_sync_client_from_a_plain_script(harness: Harness, tmp_path: P
         with SyncClient.connect() as ds:                  # settings from the environment
             record = ds.submit_and_wait(b"hello", type="basic", id="sync-1", timeout=60)
             print(record.status.value, record.state)
-            print(len(ds.history("sync-1")), ds.content("sync-1").decode())
+            print(len(ds.history("sync-1")), b"".join(ds.content("sync-1")).decode())
             print([e.to_state for e in ds.progress("sync-1")])
     """)
     )

@@ -12,9 +12,9 @@ import boto3
 import pytest
 
 from docstate import ContentError, ContentRef, Settings
-from docstate.blobstore import BlobStore, Head, LocalBlobStore, make_blob_store
+from docstate.blobs import BlobStore, Head, LocalBlobStore, make_blob_store
+from docstate.blobs.s3 import PART_SIZE, S3BlobStore
 from docstate.errors import ConfigurationError
-from docstate.s3 import PART_SIZE, S3BlobStore
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -59,19 +60,26 @@ def cli(
     env = process_env(
         temporal_env.client,
         tmp,
-        "workflows.pipelines.files,workflows.pipelines.pages,tests.pipelines",
+        "workflows.files,workflows.pages,tests.pipelines",
     )
     runner = Cli(env, tmp)
     assert "is up to date" in runner.ok("db", "upgrade")
+    with serving(runner):
+        yield runner
+
+
+@contextlib.contextmanager
+def serving(cli: Cli) -> Iterator[None]:
+    """A `worker.py` process for ``cli``'s deployment, drained (SIGTERM) at the end."""
     worker = subprocess.Popen(
         [sys.executable, str(ROOT / "worker.py")],
-        env=env,
-        cwd=tmp,
+        env=cli.env,
+        cwd=cli.tmp,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
-    yield runner
+    yield
     worker.send_signal(signal.SIGTERM)
     output, _ = worker.communicate(timeout=60)
     assert worker.returncode == 0, output
@@ -117,10 +125,10 @@ def test_waiting_document_retry_skip_and_exit_codes(cli: Cli) -> None:
     doc_id = submitted_id(out.stdout)
     assert "waiting" in out.stdout and "corrupt PDF" in out.stdout
 
-    assert "retry accepted" in cli.ok("retry", doc_id)
+    assert cli.ok("retry", doc_id).startswith(f"{doc_id}: retried extract_pdf; now ")
     assert cli("wait", doc_id, "--timeout", "60").returncode == 1  # fails again: waiting
     assert "only a pending or running document can be paused" in cli.fails("pause", doc_id)
-    assert "skip accepted" in cli.ok("skip", doc_id)
+    assert cli.ok("skip", doc_id).startswith(f"{doc_id}: skipped extract_pdf; now ")
     assert cli("wait", doc_id, "--timeout", "60").returncode == 0
     assert "has already ended" in cli.fails("retry", doc_id)
 
@@ -128,11 +136,11 @@ def test_waiting_document_retry_skip_and_exit_codes(cli: Cli) -> None:
 def test_pause_resume_and_cancel(cli: Cli) -> None:
     out = cli.ok("submit", __file__, "--type", "slow", "--meta", "sleep=6")
     doc_id = submitted_id(out)
-    assert "pause accepted" in cli.ok("pause", doc_id)
+    assert cli.ok("pause", doc_id).startswith(f"{doc_id}: paused")
     held = cli("wait", doc_id, "--timeout", "60")
     assert held.returncode == 1 and "paused in state s1" in held.stdout
     assert json.loads(cli.ok("status", doc_id, "--json"))["status"] == "paused"
-    assert "resume accepted" in cli.ok("resume", doc_id)
+    assert cli.ok("resume", doc_id).startswith(f"{doc_id}: resumed; now ")
     assert cli("wait", doc_id, "--timeout", "60").returncode == 0
 
     long_id = submitted_id(cli.ok("submit", __file__, "--type", "slow", "--meta", "sleep=60"))
@@ -154,7 +162,7 @@ def test_bad_input_gets_one_clear_line(cli: Cli) -> None:
     assert "document 'ghost' not found" in cli.fails("history", "ghost")
     assert "driver 'mysql' is not supported" in cli.fails("list", "--database-url", "mysql://x/y")
     assert "cannot reach Temporal at 127.0.0.1:1" in cli.fails(
-        "--temporal-address", "127.0.0.1:1", "status", "x"
+        "--temporal-address", "127.0.0.1:1", "retry", "x"
     )
     first = cli.ok("submit", __file__, "--type", "file", "--id", "dup-1")
     assert submitted_id(first) == "dup-1"
@@ -227,6 +235,7 @@ def test_graph(cli: Cli) -> None:
 
 
 def test_dev_demo_runs_the_samples_end_to_end(tmp_path: Path) -> None:
+    api_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSTATE_")}
     result = subprocess.run(
         [
@@ -241,6 +250,8 @@ def test_dev_demo_runs_the_samples_end_to_end(tmp_path: Path) -> None:
             str(free_port()),
             "--data-dir",
             str(tmp_path / "state"),
+            "--api-port",
+            str(api_port),
         ],
         env=env,
         cwd=ROOT,
@@ -264,6 +275,32 @@ def test_dev_demo_runs_the_samples_end_to_end(tmp_path: Path) -> None:
         "report.pdf": ["normalized", "completed"],
     }
     assert "corrupt PDF" in out
+    api = f"http://127.0.0.1:{api_port}"  # printed once its /health answered
+    assert f"HTTP API at {api} (OpenAPI docs: {api}/docs)" in out
     assert out.rstrip().splitlines()[-1].startswith("Temporal web UI: http://127.0.0.1:")
-    for kept in ("temporal.db", "docstate.db", "blobs", "worker.log"):  # all under --data-dir
+    for kept in (
+        "temporal.db",
+        "docstate.db",
+        "blobs",
+        "worker.log",
+        "api.log",
+    ):  # all under --data-dir
         assert (tmp_path / "state" / kept).exists(), kept
+    # The banner's exports point a command run anywhere else at this stack's projection.
+    exported = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in out.splitlines()
+        if line.startswith("export DOCSTATE_")
+    )
+    assert set(exported) >= {
+        "DOCSTATE_TEMPORAL_ADDRESS",
+        "DOCSTATE_DATABASE_URL",
+        "DOCSTATE_BLOB_DIR",
+        "DOCSTATE_TASK_QUEUE",
+        "DOCSTATE_NAMESPACE",
+        "DOCSTATE_PIPELINES",
+    }
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    listed = Cli({**env, **exported}, elsewhere).ok("list", "--type", "file")
+    assert listed.count("completed") == 4 and "waiting" in listed

@@ -15,7 +15,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.testing import WorkflowEnvironment
 
 from docstate import Status
-from docstate.projection import ProjectionWrite, ProjectionWriter
+from docstate.projection import ProjectionWrite, Writer
 from tests import pipelines as p
 from tests.conftest import Harness, process_env
 from tests.test_engine import _closed, new_id, wait_for
@@ -23,12 +23,12 @@ from tests.test_engine import _closed, new_id, wait_for
 ROOT = Path(__file__).parent.parent
 
 
-class OutageWriter(ProjectionWriter):
+class OutageWriter:
     """The real writer, behind a database that is down for the next ``outage`` writes of
     one transition (the transition's own write, then the workflow's retries of it)."""
 
-    def __init__(self, inner: ProjectionWriter, transition: str, outage: int) -> None:
-        super().__init__(inner.engine)
+    def __init__(self, inner: Writer, transition: str, outage: int) -> None:
+        self.inner = inner
         self.transition = transition
         self.outage = outage
         self.refused = 0
@@ -37,17 +37,18 @@ class OutageWriter(ProjectionWriter):
         if self.refused < self.outage and any(w.transition == self.transition for w in writes):
             self.refused += 1
             raise OperationalError("INSERT", {}, ConnectionRefusedError("database is down"))
-        await super().apply(writes)
+        await self.inner.apply(writes)
+
+    async def close(self) -> None:
+        """The inner writer is the harness's: it closes it."""
 
 
 async def test_database_outage_during_a_transition_loses_nothing_and_reruns_nothing(
     harness: Harness,
 ) -> None:
     doc_id = new_id()
-    async with (
-        OutageWriter(harness.writer, "enrich", outage=3) as writer,
-        harness.worker(*p.ALL, writer=writer),
-    ):
+    writer = OutageWriter(harness.writer, "enrich", outage=3)
+    async with harness.worker(*p.ALL, writer=writer):
         await harness.client.submit(b"x", type="basic", id=doc_id)
         record = await wait_for(lambda: _closed(harness, doc_id))
     assert writer.refused == 3  # the activity's write, then two of the workflow's retries

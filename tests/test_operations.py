@@ -16,7 +16,7 @@ from docstate import (
 )
 from tests.conftest import Harness
 from tests.test_engine import new_id
-from workflows.pipelines.objects import OBJECT
+from workflows.objects import OBJECT
 
 
 def noop(doc: Document) -> None:

@@ -13,7 +13,7 @@ from tests import pipelines as p
 from tests.conftest import Harness
 from tests.pdfgen import make_pdf
 from tests.test_engine import _closed, new_id, wait_for
-from workflows.pipelines.pages import CHUNK, PAGE, PDF
+from workflows.pages import CHUNK, PAGE, PDF
 
 
 def page_text(number: int, words: int) -> str:
@@ -75,6 +75,8 @@ async def test_the_same_pipeline_with_content_in_s3(
         task_queue=task_queue,
         database_url=sqlite_url,
         blob_store="s3",
+        # the local store's folder, had the settings picked it: it must stay empty
+        blob_dir=tmp_path / "blobs",
         s3_bucket="docstate",
         s3_prefix=f"{task_queue}/",
         s3_endpoint_url=s3_endpoint,
@@ -94,7 +96,8 @@ async def test_the_same_pipeline_with_content_in_s3(
             Bucket="docstate", Prefix=f"{task_queue}/"
         )["KeyCount"]
         assert keys >= 4  # the PDF, page texts, chunk texts, manifests: all in S3
-        assert not any((tmp_path / "blobs").glob("**/*"))  # nothing on local disk
+        assert settings.blob_dir == tmp_path / "blobs"
+        assert not any(settings.blob_dir.glob("**/*"))  # nothing on local disk
     finally:
         await h.close()
 

@@ -18,6 +18,7 @@ from docstate.projection import (
     ProjectionWriter,
     create_engine,
     ensure_current,
+    upgrade,
 )
 from docstate.projection.records import version_of
 from docstate.projection.schema import document_events
@@ -56,8 +57,8 @@ async def test_an_older_write_after_a_newer_one_changes_nothing(projection) -> N
     assert (record.state, record.version, record.error) == ("parsed", version_of(3), None)
     assert record.created_at == T0 + timedelta(seconds=1)  # set once, by the first write
     assert record.updated_at == T0 + timedelta(seconds=3)
-    # the late event is still history: it happened
-    assert [e.seq for e in await queries.history("a")] == [1000, 2000, 3000]
+    # from a step the document has passed: a discarded attempt's late write, not history
+    assert [e.seq for e in await queries.history("a")] == [1000, 3000]
 
 
 async def test_applying_the_same_writes_twice_changes_nothing(projection) -> None:
@@ -109,7 +110,7 @@ async def test_list_filters_by_type_state_and_status(projection) -> None:
         [
             write("a", 1, "parsed"),
             write("b", 2, "parsed", Status.WAITING, error="bad"),
-            write("c", 3, "done", Status.COMPLETED),
+            write("c", 3, "done", Status.COMPLETED, confirmed=True),
         ]
     )
     assert [r.id for r in await queries.list(state="parsed")] == ["b", "a"]  # newest first
@@ -143,19 +144,18 @@ def test_bad_database_urls_are_named() -> None:
         create_engine("not a url")
 
 
-class PoisonedWriter(CoalescingWriter):
+class PoisonedWriter(ProjectionWriter):
     """A database that rejects any transaction holding the write of document 'poison'."""
 
-    async def _write(self, writes: Sequence[ProjectionWrite]) -> None:
+    async def apply(self, writes: Sequence[ProjectionWrite]) -> None:
         if any(w.document_id == "poison" for w in writes):
-            self.transactions += 1
             raise OperationalError("INSERT", {}, ValueError("rejected"))
-        await super()._write(writes)
+        await super().apply(writes)
 
 
 async def test_concurrent_writes_share_transactions(database_url: str) -> None:
     engine = create_engine(database_url)
-    async with CoalescingWriter(engine) as writer:
+    async with CoalescingWriter(ProjectionWriter(engine)) as writer:
         await asyncio.gather(*(writer.apply([write(f"d{i}", 1, "new")]) for i in range(200)))
         assert len(await ProjectionQueries(engine).list(limit=300)) == 200
         assert writer.transactions < 50  # 200 concurrent callers, far fewer commits
@@ -164,7 +164,7 @@ async def test_concurrent_writes_share_transactions(database_url: str) -> None:
 
 async def test_one_bad_write_fails_only_its_caller(database_url: str) -> None:
     engine = create_engine(database_url)
-    async with PoisonedWriter(engine) as writer:
+    async with CoalescingWriter(PoisonedWriter(engine)) as writer:
         results = await asyncio.gather(
             *(writer.apply([write(name, 1, "new")]) for name in ["a", "poison", "b", "c"]),
             return_exceptions=True,
@@ -174,3 +174,46 @@ async def test_one_bad_write_fails_only_its_caller(database_url: str) -> None:
     ] * 2
     assert {r.id for r in await ProjectionQueries(engine).list()} == {"a", "b", "c"}
     await engine.dispose()
+
+
+async def test_migration_0002_drops_content_ref_and_keeps_every_row(tmp_path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+    await upgrade(url, "0001")
+    engine = create_engine(url)
+    sha = "ab" * 32
+    async with engine.begin() as conn:
+        await conn.execute(
+            sa.text(
+                "INSERT INTO documents (id, type, state, status, root_id, attempt, content_ref,"
+                " content_size, content_sha256, metadata, created_at, updated_at, version)"
+                " VALUES ('old', 'invoice', 'new', 'running', 'old', 0, :sha, 5, :sha, '{}',"
+                " :at, :at, 1000)"
+            ),
+            {"sha": sha, "at": T0},
+        )
+    await upgrade(url)
+    await ensure_current(engine)  # at the newest revision now
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(lambda c: sa.inspect(c).get_columns("documents"))
+    assert "content_ref" not in {c["name"] for c in columns}
+    record = await ProjectionQueries(engine).get("old")
+    assert record is not None and record.content_ref == ContentRef(sha256=sha, size=5)
+    await engine.dispose()
+
+
+async def test_the_projection_has_no_content_ref_column(database_url: str) -> None:
+    engine = create_engine(database_url)
+    async with engine.connect() as conn:
+        columns = await conn.run_sync(lambda c: sa.inspect(c).get_columns("documents"))
+    await engine.dispose()
+    names = {c["name"] for c in columns}
+    assert {"content_sha256", "content_size"} <= names and "content_ref" not in names
+
+
+def test_the_migrations_form_one_line_of_revisions() -> None:
+    """Branches that each add a migration must be chained when they meet: one head."""
+    from alembic.script import ScriptDirectory
+
+    from docstate.projection.migrate import alembic_config
+
+    assert len(ScriptDirectory.from_config(alembic_config("")).get_heads()) == 1

@@ -11,7 +11,7 @@ import pytest
 from docstate import Document, DocumentType, Status, Transition
 from docstate.graph import to_mermaid
 from tests.conftest import Harness
-from workflows.pipelines.files import FILE
+from workflows.files import FILE
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
@@ -102,3 +102,18 @@ def test_the_operations_example_plans() -> None:
     namespace: dict[str, object] = {}
     exec(block("python", "OperationsPipeline.build("), namespace)  # its asserts run too
     assert namespace["metadata"] == {"operations": ["export"]}
+
+
+def test_the_key_command_makes_a_key_the_settings_accept() -> None:
+    import subprocess
+    import sys
+
+    from docstate import Settings
+    from docstate.keys import load_keys
+
+    line = block("bash", "os.urandom(32)").splitlines()[0].split("#")[0].strip()
+    assert line.startswith("python -c ")
+    code = line.removeprefix("python -c ").strip("'")
+    key = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    keys = load_keys(Settings(encryption_keys=f"k1:{key.strip()}"))
+    assert keys is not None and keys.current_id == "k1"

@@ -7,10 +7,10 @@ import asyncio
 import glob
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from docstate.batch import Submission, SubmitResult
 from docstate.cli.progress import progress_bar
 from docstate.cli.render import (
     DOCUMENT_HEADERS,
@@ -22,13 +22,15 @@ from docstate.cli.render import (
     table,
     tree_lines,
 )
+from docstate.cli.replies import act_and_say
 from docstate.client import Client
+from docstate.client.batch import Submission, SubmitResult
 from docstate.config import Settings
 from docstate.document import Status
 from docstate.errors import ConfigurationError, DocStateError
 from docstate.fetch import is_url, url_filename
 from docstate.graph import to_dot, to_mermaid
-from docstate.projection.records import DocumentFilter
+from docstate.projection.records import DocumentFilter, DocumentRecord
 from docstate.protocol import Action
 from docstate.registry import Registry
 
@@ -88,7 +90,10 @@ async def submit(ds: Client, args: argparse.Namespace) -> int:
         raise ConfigurationError(f"--id names one document, but {len(paths)} files were given")
     metadata = parse_metadata(args.meta)
     check_type(ds.settings, args.type)
-    items = [Submission(content=path, id=args.id, metadata=metadata) for path in paths]
+    items = [
+        Submission(content=path, id=args.id, metadata=metadata, fairness_key=args.fairness_key)
+        for path in paths
+    ]
     label = "processing" if args.wait else "submitting"
     with progress_bar(len(items), label) as on_event:
         results = await ds.submit_many(
@@ -151,10 +156,18 @@ async def watch(ds: Client, args: argparse.Namespace) -> int:
     return 0
 
 
-async def status(ds: Client, args: argparse.Namespace) -> int:
-    record = await ds.get(args.id)
-    print(as_json(record) if args.json else document_details(record))
+def documents_table(records: list[DocumentRecord]) -> str:
+    return table(DOCUMENT_HEADERS, document_rows(records))
+
+
+def show(args: argparse.Namespace, value: Any, render: Callable[[Any], str]) -> int:
+    """Print ``value`` as JSON (``--json``) or as ``render`` shows it to people."""
+    print(as_json(value) if args.json else render(value))
     return 0
+
+
+async def status(ds: Client, args: argparse.Namespace) -> int:
+    return show(args, await ds.get(args.id), document_details)
 
 
 async def list_documents(ds: Client, args: argparse.Namespace) -> int:
@@ -168,28 +181,23 @@ async def list_documents(ds: Client, args: argparse.Namespace) -> int:
     if args.parent:
         filters["parent_id"] = args.parent
     records = await ds.list(limit=args.limit, **filters)
-    print(as_json(records) if args.json else table(DOCUMENT_HEADERS, document_rows(records)))
-    return 0
+    return show(args, records, documents_table)
 
 
 async def history(ds: Client, args: argparse.Namespace) -> int:
     events = await ds.history(args.id)
-    print(as_json(events) if args.json else table(HISTORY_HEADERS, history_rows(events)))
-    return 0
+    return show(args, events, lambda es: table(HISTORY_HEADERS, history_rows(es)))
 
 
 async def tree(ds: Client, args: argparse.Namespace) -> int:
-    records = await ds.tree(args.id)
-    print(as_json(records) if args.json else tree_lines(records))
-    return 0
+    return show(args, await ds.tree(args.id), tree_lines)
 
 
 async def children(ds: Client, args: argparse.Namespace) -> int:
     records = await ds.children(args.id)
     if not records:
         await ds.get(args.id)  # an unknown id is an error; a leaf simply has none
-    print(as_json(records) if args.json else table(DOCUMENT_HEADERS, document_rows(records)))
-    return 0
+    return show(args, records, documents_table)
 
 
 async def content(ds: Client, args: argparse.Namespace) -> int:
@@ -232,8 +240,7 @@ async def act(ds: Client, args: argparse.Namespace) -> int:
         await ds.cancel(args.id)
         print(f"{args.id}: cancellation requested")
         return 0
-    snapshot = await getattr(ds, action.value)(args.id)
-    print(f"{args.id}: {action.value} accepted ({snapshot.status.value} in state {snapshot.state})")
+    print(await act_and_say(ds, args.id, action))
     return 0
 
 

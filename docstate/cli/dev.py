@@ -1,72 +1,36 @@
-"""``docstate dev``: Temporal dev server + worker + SQLite projection on one machine."""
+"""``docstate dev``: Temporal dev server + worker + HTTP API + SQLite projection on one
+machine, and the demo that pushes sample files through them."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
-import os
-import signal
 import subprocess
-import sys
+from contextlib import AsyncExitStack
 from pathlib import Path
 
+from docstate.cli.codec import dev_codec_server
+from docstate.cli.devstack import (
+    api_answering,
+    check_ours,
+    exports,
+    start_process,
+    stop_process,
+)
 from docstate.cli.render import table
 from docstate.client import Client
 from docstate.config import Settings
 from docstate.devserver import DevServer, start_dev_server
 from docstate.document import Status
 from docstate.errors import ConfigurationError, DocStateError
+from docstate.ports import require_free
 from docstate.process import stop_on_signals
 from docstate.projection import upgrade
 from docstate.projection.records import DocumentRecord
+from docstate.redact import safe_url
 
-
-def _worker_module() -> str:
-    # The worker lives in the DocState checkout (worker.py), not in the library.
-    if importlib.util.find_spec("worker") is None:
-        raise ConfigurationError(
-            "`docstate dev` runs worker.py from a DocState checkout: run it from the repository "
-            "after `pip install -e .`"
-        )
-    return "worker"
-
-
-def default_samples() -> Path | None:
-    spec = importlib.util.find_spec("workflows")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))) / "samples"
-
-
-def start_worker(settings: Settings, log_file: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DOCSTATE_TEMPORAL_ADDRESS": settings.temporal_address,
-        "DOCSTATE_NAMESPACE": settings.namespace,
-        "DOCSTATE_TASK_QUEUE": settings.task_queue,
-        "DOCSTATE_DATABASE_URL": settings.database_url,
-        "DOCSTATE_BLOB_DIR": str(settings.blob_dir),
-        "DOCSTATE_PIPELINES": ",".join(settings.pipelines),
-    }
-    with log_file.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", _worker_module()],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-
-
-def stop_worker(worker: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGTERM)  # drains: running transitions finish
-        try:
-            worker.wait(timeout)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+DEFAULT_SAMPLES = Path("workflows/samples")
+"""Where ``--demo`` finds files when ``--samples`` is not given (working directory)."""
 
 
 async def run_demo(
@@ -117,35 +81,50 @@ async def dev(settings: Settings, args: argparse.Namespace) -> int:
         )
     if "blob_dir" not in settings.model_fields_set:
         settings = settings.model_copy(update={"blob_dir": data / "blobs"})
+    require_free(args.port, "Temporal gRPC", "--port")
+    require_free(args.ui_port, "Temporal web UI", "--ui-port")
+    require_free(settings.api_port, "HTTP API", "--api-port")
     await upgrade(settings.database_url)
-    server: DevServer = await start_dev_server(
-        data / "temporal.db", port=args.port, ui_port=args.ui_port
-    )
+    async with AsyncExitStack() as stack:
+        codec = None
+        if settings.encryption_on:  # the web UI decrypts through a codec server
+            codec = await stack.enter_async_context(dev_codec_server(settings, args.ui_port))
+            print(f"codec server for the web UI: {codec} (loopback only, no token)")
+        server: DevServer = await start_dev_server(
+            data / "temporal.db", port=args.port, ui_port=args.ui_port, ui_codec_endpoint=codec
+        )
+        check_ours(server, args.port)
+        return await _run(settings, args, server, data)
+
+
+async def _run(settings: Settings, args: argparse.Namespace, server: DevServer, data: Path) -> int:
     settings = settings.model_copy(update={"temporal_address": server.address})
     worker_log = data / "worker.log"
-    worker = start_worker(settings, worker_log)
+    worker = start_process(settings, worker_log, "worker")
+    api = start_process(settings, data / "api.log", "api")
     try:
         print(f"Temporal dev server at {server.address} (state in {data / 'temporal.db'})")
         print(f"worker running ({', '.join(settings.pipelines)}); log in {worker_log}")
-        print(f"projection: {settings.database_url}", flush=True)
+        print(f"projection: {safe_url(settings.database_url)}", flush=True)
+        url = await api_answering(settings, api, data / "api.log")
+        print(f"HTTP API at {url} (OpenAPI docs: {url}/docs); log in {data / 'api.log'}")
+        print("\nFor `docstate` commands on this stack in another terminal:")
+        print("\n".join(exports(settings)) + "\n", flush=True)
         if args.demo:
             async with await Client.connect(settings) as ds:
-                samples = Path(args.samples) if args.samples else default_samples()
-                if samples is None:
-                    raise ConfigurationError("no samples folder: pass --samples DIR")
+                samples = Path(args.samples) if args.samples else DEFAULT_SAMPLES
+                if not samples.is_dir():
+                    raise ConfigurationError(f"no samples folder {samples}: pass --samples DIR")
                 print_results(await run_demo(ds, samples, args.type, worker, worker_log))
         ui = f"{server.ui_url}/namespaces/{settings.namespace}/workflows"
         print(f"\nTemporal web UI: {ui}", flush=True)
         if not args.once:
-            print(
-                f"Export DOCSTATE_TEMPORAL_ADDRESS={server.address} for other commands "
-                "if it is not the default. Ctrl-C stops.",
-                flush=True,
-            )
+            print("Ctrl-C stops.", flush=True)
             stop = asyncio.Event()
             stop_on_signals(stop)
             await stop.wait()
     finally:
-        stop_worker(worker)
+        stop_process(api)
+        stop_process(worker)
         server.stop()
     return 0

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from docstate.batch import BatchEvent, EventKind
+from docstate.client.batch import BatchEvent, EventKind
 
 
 @contextmanager

@@ -4,7 +4,7 @@ from docstate.projection.engine import create_engine
 from docstate.projection.migrate import create_database, ensure_current, upgrade
 from docstate.projection.queries import ProjectionQueries
 from docstate.projection.records import DocumentRecord, EventRecord, ProjectionWrite
-from docstate.projection.writer import CoalescingWriter, ProjectionWriter
+from docstate.projection.writer import CoalescingWriter, ProjectionWriter, Writer
 
 __all__ = [
     "CoalescingWriter",
@@ -13,6 +13,7 @@ __all__ = [
     "ProjectionQueries",
     "ProjectionWrite",
     "ProjectionWriter",
+    "Writer",
     "create_database",
     "create_engine",
     "ensure_current",

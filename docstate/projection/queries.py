@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import builtins
+import json
 from datetime import UTC, datetime
 from typing import Any, Unpack
 
@@ -11,8 +13,24 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from docstate.document import ContentRef, Status
-from docstate.projection.records import DocumentFilter, DocumentRecord, EventRecord
+from docstate.errors import ConfigurationError
+from docstate.projection.records import DocumentFilter, DocumentPage, DocumentRecord, EventRecord
 from docstate.projection.schema import document_events, documents
+
+
+def encode_cursor(created_at: datetime, document_id: str) -> str:
+    """The page cursor after the document with this creation time and id."""
+    raw = json.dumps([created_at.isoformat(), document_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """Raises ConfigurationError naming a cursor that is not one of ours."""
+    try:
+        created, document_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(created), str(document_id)
+    except (ValueError, TypeError) as err:
+        raise ConfigurationError(f"cursor {cursor!r} is not a page cursor: {err}") from None
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -29,6 +47,16 @@ def _document(row: RowMapping) -> DocumentRecord:
     data["created_at"] = _utc(data["created_at"])
     data["updated_at"] = _utc(data["updated_at"])
     return DocumentRecord.model_validate(data)
+
+
+def _lineage(document_id: str, *, down: bool) -> sa.CTE:
+    """``document_id`` and, with their distance from it, its descendants (``down``) or
+    its ancestors: one recursive CTE, one indexed lookup per level."""
+    start = sa.select(documents, sa.literal(0).label("depth")).where(documents.c.id == document_id)
+    found = start.cte("lineage", recursive=True)
+    other = documents.alias("other")
+    link = other.c.parent_id == found.c.id if down else other.c.id == found.c.parent_id
+    return found.union_all(sa.select(other, (found.c.depth + 1).label("depth")).where(link))
 
 
 def _filtered(filters: DocumentFilter) -> sa.Select[Any]:
@@ -66,18 +94,22 @@ class ProjectionQueries:
     async def page(
         self,
         *,
-        after: tuple[datetime, str] | None = None,
+        cursor: str | None = None,
         limit: int = 100,
         **filters: Unpack[DocumentFilter],
-    ) -> builtins.list[DocumentRecord]:
-        """A page of matching documents in creation order, after ``(created_at, id)``.
+    ) -> DocumentPage:
+        """A page of matching documents in creation order, after ``cursor``.
 
-        Keyset pagination on an order that never changes: going through every page sees
-        each document exactly once, however the documents move meanwhile.
+        Keyset pagination on an order that never changes, ``(created_at, id)``: going
+        through every page sees each document exactly once, however the documents move
+        meanwhile. The cursor is that key of the page's last document, encoded.
+
+        Raises:
+            ConfigurationError: when ``cursor`` is not one this method returned.
         """
         query = _filtered(filters)
-        if after is not None:
-            created, last_id = after
+        if cursor is not None:
+            created, last_id = decode_cursor(cursor)
             query = query.where(
                 sa.or_(
                     documents.c.created_at > created,
@@ -85,7 +117,12 @@ class ProjectionQueries:
                 )
             )
         query = query.order_by(documents.c.created_at, documents.c.id).limit(limit)
-        return await self._records(query)
+        records = await self._records(query)
+        last = records[-1] if len(records) == limit else None
+        return DocumentPage(
+            records=records,
+            next_cursor=encode_cursor(last.created_at, last.id) if last else None,
+        )
 
     async def history(self, document_id: str, after: int = -1) -> builtins.list[EventRecord]:
         """A document's events (those after sequence number ``after``), oldest first."""
@@ -101,6 +138,11 @@ class ProjectionQueries:
             r["started_at"], r["finished_at"] = _utc(r["started_at"]), _utc(r["finished_at"])
         return [EventRecord.model_validate(r) for r in rows]
 
+    async def provisional(self, limit: int = 1000) -> builtins.list[DocumentRecord]:
+        """Documents whose closed status waits for Temporal's confirmation (``closing``)."""
+        query = sa.select(documents).where(documents.c.closing.is_not(None))
+        return await self._records(query.order_by(documents.c.updated_at).limit(limit))
+
     async def children(self, document_id: str) -> builtins.list[DocumentRecord]:
         """Documents derived directly from ``document_id``."""
         query = sa.select(documents).where(documents.c.parent_id == document_id)
@@ -108,31 +150,13 @@ class ProjectionQueries:
 
     async def tree(self, document_id: str) -> builtins.list[DocumentRecord]:
         """``document_id`` and everything derived from it, level by level (recursive CTE)."""
-        tree = (
-            sa.select(documents, sa.literal(0).label("depth"))
-            .where(documents.c.id == document_id)
-            .cte("tree", recursive=True)
-        )
-        child = documents.alias("child")
-        tree = tree.union_all(
-            sa.select(child, (tree.c.depth + 1).label("depth")).where(
-                child.c.parent_id == tree.c.id
-            )
-        )
+        tree = _lineage(document_id, down=True)
         return await self._records(sa.select(tree).order_by(tree.c.depth, tree.c.id))
 
     async def path(self, document_id: str) -> builtins.list[DocumentRecord]:
         """From the root down to ``document_id`` (empty when it is unknown)."""
-        path = (
-            sa.select(documents, sa.literal(0).label("up"))
-            .where(documents.c.id == document_id)
-            .cte("path", recursive=True)
-        )
-        parent = documents.alias("parent")
-        path = path.union_all(
-            sa.select(parent, (path.c.up + 1).label("up")).where(parent.c.id == path.c.parent_id)
-        )
-        return await self._records(sa.select(path).order_by(path.c.up.desc()))
+        path = _lineage(document_id, down=False)
+        return await self._records(sa.select(path).order_by(path.c.depth.desc()))
 
     async def tree_counts(self, root_id: str) -> dict[tuple[str, Status], int]:
         """How many documents of a lineage are in each (state, status): how far along it is."""

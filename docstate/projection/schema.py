@@ -25,13 +25,15 @@ documents = sa.Table(
     sa.Column("type", NAME, nullable=False),
     sa.Column("state", NAME, nullable=False),
     sa.Column("status", sa.String(20), nullable=False),
+    # A closed status written before Temporal recorded it (see ProjectionWrite.confirmed):
+    # the row shows it in ``status`` only once Temporal has closed the workflow.
+    sa.Column("closing", sa.String(20)),
     sa.Column("parent_id", ID, index=True),
     sa.Column("root_id", ID, nullable=False, index=True),
     sa.Column("workflow_id", sa.String(255)),
     sa.Column("run_id", sa.String(64)),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("error", sa.Text),
-    sa.Column("content_ref", sa.String(64)),
     sa.Column("content_size", sa.BigInteger),
     sa.Column("content_sha256", sa.String(64)),
     sa.Column("metadata", JSONDocument, nullable=False),
@@ -56,5 +58,19 @@ document_events = sa.Table(
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True)),
     sa.Column("finished_at", sa.DateTime(timezone=True), nullable=False),
+    # A transition's success whose result Temporal discarded (a later attempt of the step
+    # ran, or the step ended waiting): kept for the record, not an outcome.
+    sa.Column("superseded", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.PrimaryKeyConstraint("document_id", "seq"),
+)
+
+# The pipelines workers run, published at worker start: processes that import no pipeline
+# code (the API, the CLI) learn the types and their graphs from here.
+document_types = sa.Table(
+    "document_types",
+    metadata,
+    sa.Column("name", NAME, primary_key=True),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("spec", JSONDocument, nullable=False),
+    sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
 )

@@ -1,32 +1,44 @@
-"""Idempotent, ordered writes to the projection.
+"""Idempotent, ordered writes to the projection, showing only what Temporal can keep.
 
 Every write carries the document's version. The event row is keyed by (document id,
 version) and inserted with ON CONFLICT DO NOTHING; the document row is upserted with
 ``WHERE documents.version < excluded.version``. So a retried, duplicated or late write
 never moves a document backwards, and applying the same writes twice changes nothing.
+
+Committed truth (DESIGN section 3): a write lands before Temporal records the step it
+belongs to, so the writer keeps three more rules:
+
+- a closed status not yet confirmed by Temporal is provisional: the row keeps its status
+  and holds the closed one in ``closing`` until a confirmed write of the same version
+  (see :class:`~docstate.engine.closing.ClosingConfirmer`); a closed row never changes;
+- an event older than the document's row is a discarded attempt's late write (a frozen
+  worker resuming): it is dropped;
+- a later event of the same step (another attempt), or the ``waiting`` that follows the
+  step, marks the step's earlier successes superseded: Temporal discarded them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, Self, TypeVar
+from typing import Protocol, Self
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql.expression import Executable
 
 from docstate.projection.records import ProjectionWrite
-from docstate.projection.schema import document_events, documents
+from docstate.projection.statements import (
+    as_arrays,
+    document_rows,
+    event_row,
+    postgresql_statement,
+    sqlite_statements,
+    supersedes,
+)
 
 
 class ProjectionWriter:
-    """Applies :class:`ProjectionWrite` batches atomically.
+    """Applies :class:`ProjectionWrite` batches atomically, on a connection of its own.
 
     On PostgreSQL a batch is one statement, so one round trip: the event rows and the
     document rows go in as arrays (``unnest``), the event insert as a data-modifying CTE
@@ -48,16 +60,19 @@ class ProjectionWriter:
         """Apply ``writes`` (any order, duplicates allowed) atomically."""
         if not writes:
             return
-        events = [_event_row(w) for w in writes]
-        docs = _document_rows(writes)
+        events = [event_row(w) for w in writes]
+        docs = document_rows(writes)
+        later = [supersedes(w) for w in writes]
         async with self._lock:
             conn = await self._connection()
             try:
                 if self._postgresql:
-                    await conn.execute(_postgresql_statement(), _as_arrays(events, docs))
+                    await conn.execute(postgresql_statement(), as_arrays(events, docs, later))
                 else:
-                    events_stmt, docs_stmt = _sqlite_statements()
+                    supersede_stmt, events_stmt, docs_stmt = sqlite_statements()
                     async with conn.begin():
+                        # Both read the document rows as they were before this batch.
+                        await conn.execute(supersede_stmt, later)
                         await conn.execute(events_stmt, events)
                         await conn.execute(docs_stmt, docs)
             except BaseException:
@@ -96,136 +111,39 @@ class ProjectionWriter:
             await conn.close()  # checks it back in
 
 
-# The two dialects' INSERTs, which both have ON CONFLICT clauses of the same shape.
-_Insert = TypeVar("_Insert", postgresql.Insert, sqlite.Insert)
+class Writer(Protocol):
+    """What the engine writes the projection through: a writer, or a wrapper of one."""
+
+    async def apply(self, writes: Sequence[ProjectionWrite]) -> None:
+        """Apply ``writes`` (any order, duplicates allowed)."""
+
+    async def close(self) -> None:
+        """Finish what is under way and release the connection."""
 
 
-def _new_events_only(insert: _Insert) -> _Insert:
-    """An event row already written (same document and seq) is left as it is."""
-    return insert.on_conflict_do_nothing(index_elements=["document_id", "seq"])
-
-
-def _newer_versions_only(upsert: _Insert) -> _Insert:
-    """A document row is replaced only by a newer version of it: every column but the key
-    and the creation time, from the proposed row."""
-    return upsert.on_conflict_do_update(
-        index_elements=["id"],
-        set_={
-            c.name: upsert.excluded[c.name]
-            for c in documents.columns
-            if c.name not in ("id", "created_at")
-        },
-        where=documents.c.version < upsert.excluded.version,
-    )
-
-
-@functools.cache
-def _sqlite_statements() -> tuple[Executable, Executable]:
-    """The two write statements, built once: with rows passed as executemany
-    parameters, SQLAlchemy compiles each once and batches the rows itself."""
-    return (
-        _new_events_only(sqlite.insert(document_events)),
-        _newer_versions_only(sqlite.insert(documents)),
-    )
-
-
-def _unnest(table: sa.Table, prefix: str) -> sa.Select[Any]:
-    """``SELECT unnest(:<prefix><col>), ...``: one array parameter per column."""
-    columns = []
-    for column in table.columns:
-        item = JSONB() if isinstance(column.type, sa.JSON) else column.type
-        array = sa.bindparam(prefix + column.name, type_=postgresql.ARRAY(item))
-        columns.append(sa.func.unnest(array).label(column.name))
-    return sa.select(*columns)
-
-
-@functools.cache
-def _postgresql_statement() -> Executable:
-    events = _new_events_only(
-        postgresql.insert(document_events).from_select(
-            [c.name for c in document_events.columns], _unnest(document_events, "e_")
-        )
-    ).cte("new_events")
-    upsert = postgresql.insert(documents).from_select(
-        [c.name for c in documents.columns], _unnest(documents, "d_")
-    )
-    return _newer_versions_only(upsert).add_cte(events)
-
-
-def _as_arrays(events: list[dict[str, Any]], docs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Rows as one list per column, the parameters of :func:`_postgresql_statement`."""
-    params = {f"e_{c.name}": [row[c.name] for row in events] for c in document_events.columns}
-    params |= {f"d_{c.name}": [row[c.name] for row in docs] for c in documents.columns}
-    return params
-
-
-def _event_row(w: ProjectionWrite) -> dict[str, Any]:
-    return {
-        "document_id": w.document_id,
-        "seq": w.version,
-        "transition": w.transition,
-        "from_state": w.from_state,
-        "to_state": w.state,
-        "status": w.status.value,
-        "error": w.error,
-        "attempt": w.attempt,
-        "started_at": w.started_at,
-        "finished_at": w.at,
-    }
-
-
-def _document_rows(writes: Sequence[ProjectionWrite]) -> list[dict[str, Any]]:
-    # One row per document (its newest write): an upsert may not touch a row twice.
-    # created_at is the document's earliest write; it only counts when the row is new.
-    newest: dict[str, ProjectionWrite] = {}
-    earliest: dict[str, datetime] = {}
-    for w in writes:
-        if w.document_id not in newest or newest[w.document_id].version < w.version:
-            newest[w.document_id] = w
-        earliest[w.document_id] = min(w.at, earliest.get(w.document_id, w.at))
-    return [_document_row(w, earliest[w.document_id]) for w in newest.values()]
-
-
-def _document_row(w: ProjectionWrite, created_at: datetime) -> dict[str, Any]:
-    ref = w.content_ref
-    return {
-        "id": w.document_id,
-        "type": w.type,
-        "state": w.state,
-        "status": w.status.value,
-        "parent_id": w.parent_id,
-        "root_id": w.root_id or w.document_id,
-        "workflow_id": w.workflow_id,
-        "run_id": w.run_id,
-        "attempt": w.attempt,
-        "error": w.error,
-        "content_ref": ref.sha256 if ref else None,
-        "content_size": ref.size if ref else None,
-        "content_sha256": ref.sha256 if ref else None,
-        "metadata": w.metadata,
-        "created_at": created_at,
-        "updated_at": w.at,
-        "version": w.version,
-    }
-
-
-class CoalescingWriter(ProjectionWriter):
-    """Group commit: concurrent ``apply`` calls share one transaction.
+class CoalescingWriter:
+    """Group commit around a writer: concurrent ``apply`` calls share one transaction.
 
     While one batch is being written, the writes that arrive queue up and go together in
     the next. No write waits for a timer: under light load each goes alone at once;
     under load, round trips (and SQLite's single write lock) are shared. When a shared
     batch fails, its entries are retried one by one, so a bad write fails only its caller.
+
+    Args:
+        writer: The writer each batch goes through (it owns the connection).
+        max_batch: Most ``apply`` calls one batch takes.
     """
 
-    def __init__(self, engine: AsyncEngine, max_batch: int = 500) -> None:
-        super().__init__(engine)
+    def __init__(self, writer: Writer, max_batch: int = 500) -> None:
+        self.writer = writer
         self.max_batch = max_batch
         self._pending: list[tuple[Sequence[ProjectionWrite], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.transactions = 0
+        """Batches written so far (each one transaction, or one statement)."""
 
     async def apply(self, writes: Sequence[ProjectionWrite]) -> None:
+        """Apply ``writes`` in the next batch; returns once that batch has committed."""
         if not writes:
             return
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -234,6 +152,18 @@ class CoalescingWriter(ProjectionWriter):
             self._flusher = asyncio.create_task(self._flush())
         # shield: a cancelled caller must not cancel a write others share
         await asyncio.shield(done)
+
+    async def close(self) -> None:
+        """Wait for the batches under way, then close the wrapped writer."""
+        if self._flusher is not None:
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        await self.writer.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
 
     async def _flush(self) -> None:
         while self._pending:
@@ -257,7 +187,7 @@ class CoalescingWriter(ProjectionWriter):
 
     async def _write(self, writes: Sequence[ProjectionWrite]) -> None:
         self.transactions += 1
-        await super().apply(writes)
+        await self.writer.apply(writes)
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:

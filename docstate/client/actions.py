@@ -1,0 +1,137 @@
+"""Acting on documents: the operator actions, through their workflows.
+
+``retry``, ``skip``, ``pause``, ``resume`` and ``step`` go through the workflow's
+``control`` update, so the answer says whether the action was accepted and, if not, why;
+``cancel`` is Temporal's cancellation, which reaches the running transition.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from docstate.client.core import ClientCore
+from docstate.errors import DocumentNotFound, InvalidTransition
+from docstate.protocol import (
+    CONTROL_UPDATE,
+    SNAPSHOT_QUERY,
+    Action,
+    ControlRequest,
+    Snapshot,
+    workflow_id,
+)
+
+
+class DocumentActions(ClientCore):
+    """The acting half of :class:`~docstate.Client`."""
+
+    async def snapshot(self, document_id: str) -> Snapshot:
+        """The live state of a document, asked of its workflow."""
+        async with self._errors():
+            return await self._snapshot(document_id)
+
+    async def _snapshot(self, document_id: str) -> Snapshot:
+        try:
+            handle = await self._handle(document_id)
+            snapshot: Snapshot = await handle.query(SNAPSHOT_QUERY, result_type=Snapshot)
+            return snapshot
+        except RPCError as err:
+            raise _not_found_or(err, document_id) from None
+
+    async def cancel(self, document_id: str) -> None:
+        """Cancel the document: its running transition is cancelled, status ``cancelled``.
+
+        Raises:
+            InvalidTransition: when the document has already ended.
+        """
+        async with self._errors():
+            await self._cancel(document_id)
+
+    async def _cancel(self, document_id: str) -> None:
+        await self._refuse_if_ended(document_id, "nothing to cancel")
+        handle = await self._handle(document_id)
+        try:
+            description = await handle.describe()
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                status = description.status.name.lower() if description.status else "ended"
+                raise InvalidTransition(
+                    f"document {document_id!r} has already ended ({status}); nothing to cancel"
+                )
+            await handle.cancel()
+        except RPCError as err:
+            raise _not_found_or(err, document_id) from None
+
+    async def retry(self, document_id: str) -> Snapshot:
+        """Run a waiting document's failed transition again."""
+        return await self._control(document_id, Action.RETRY)
+
+    async def skip(self, document_id: str) -> Snapshot:
+        """Move a waiting document past its failed (skippable) transition."""
+        return await self._control(document_id, Action.SKIP)
+
+    async def pause(self, document_id: str) -> Snapshot:
+        """Hold the document before its next transition."""
+        return await self._control(document_id, Action.PAUSE)
+
+    async def resume(self, document_id: str) -> Snapshot:
+        """Let a paused document go on."""
+        return await self._control(document_id, Action.RESUME)
+
+    async def step(self, document_id: str) -> Snapshot:
+        """Run a held (paused) document's next transition, then hold it again."""
+        return await self._control(document_id, Action.STEP)
+
+    async def _refuse_if_ended(
+        self, document_id: str, consequence: str, *, closed_in_temporal: bool = False
+    ) -> None:
+        """Refuse an action on a document the projection records as ended.
+
+        Its row shows a closed status once Temporal has closed the workflow; a moment
+        before, the status is provisional (``closing``), which counts only when Temporal
+        has just said the workflow is gone (``closed_in_temporal``).
+        """
+        record = await self.queries.get(document_id)
+        if record is None:
+            return
+        ended = record.status if record.status.closed else None
+        if closed_in_temporal and ended is None:
+            ended = record.closing
+        if ended is not None:
+            raise InvalidTransition(
+                f"document {document_id!r} has already ended ({ended.value}); {consequence}"
+            )
+
+    async def _control(self, document_id: str, action: Action) -> Snapshot:
+        async with self._errors():
+            return await self._control_once(document_id, action)
+
+    async def _control_once(self, document_id: str, action: Action) -> Snapshot:
+        await self._refuse_if_ended(document_id, f"cannot {action.value} it")
+        try:
+            handle = await self._handle(document_id)
+            snapshot: Snapshot = await handle.execute_update(
+                CONTROL_UPDATE, ControlRequest(action=action), result_type=Snapshot
+            )
+            return snapshot
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+            raise InvalidTransition(message) from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:  # closed since the check above?
+                await self._refuse_if_ended(
+                    document_id, f"cannot {action.value} it", closed_in_temporal=True
+                )
+            raise _not_found_or(err, document_id) from None
+
+    async def _handle(self, document_id: str) -> WorkflowHandle[Any, Any]:
+        return (await self.temporal_client()).get_workflow_handle(workflow_id(document_id))
+
+
+def _not_found_or(err: RPCError, document_id: str) -> Exception:
+    if err.status == RPCStatusCode.NOT_FOUND:
+        return DocumentNotFound(document_id)
+    return err  # the client's error boundary says it in Temporal's terms

@@ -1,0 +1,25 @@
+"""The public model of a pipeline: states, transitions, policies and document types."""
+
+from docstate.model.declarations import (
+    LOCAL_TIMEOUT_LIMIT,
+    FanOut,
+    PipelineSpec,
+    Retry,
+    State,
+    Transition,
+    TransitionFunction,
+    TransitionSpec,
+)
+from docstate.model.doctype import DocumentType
+
+__all__ = [
+    "LOCAL_TIMEOUT_LIMIT",
+    "DocumentType",
+    "FanOut",
+    "PipelineSpec",
+    "Retry",
+    "State",
+    "Transition",
+    "TransitionFunction",
+    "TransitionSpec",
+]

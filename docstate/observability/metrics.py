@@ -1,0 +1,174 @@
+"""Prometheus metrics: the Temporal SDK's own, and DocState's, on one endpoint.
+
+With ``DOCSTATE_METRICS_PORT`` set, a worker serves ``/metrics`` through the SDK's
+Prometheus exporter (its runtime metrics: task slots, poll latencies, schedule-to-start
+...), and DocState records its own through the same runtime's meter:
+
+- ``docstate_transition_duration_seconds`` (histogram), ``docstate_transition_attempts``
+  and ``docstate_transition_failures`` (with ``error_type``), by ``doc_type`` and
+  ``transition``;
+- ``docstate_projection_write_lag_seconds`` (histogram): a write's event to its commit;
+- ``docstate_documents`` by ``doc_type`` and ``status``, and
+  ``docstate_oldest_waiting_seconds``: read from the projection every interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from temporalio import activity
+from temporalio.common import MetricMeter
+from temporalio.exceptions import ApplicationError
+from temporalio.runtime import PrometheusConfig
+from temporalio.worker import (
+    ActivityInboundInterceptor,
+    ExecuteActivityInput,
+    Interceptor,
+)
+
+from docstate.config import Settings
+from docstate.document import Status
+from docstate.projection.queries import ProjectionQueries
+from docstate.projection.records import ProjectionWrite
+from docstate.projection.schema import documents
+from docstate.projection.writer import Writer
+
+
+def prometheus_config(settings: Settings) -> PrometheusConfig | None:
+    """Where the worker's runtime exports Prometheus metrics (``metrics_host:metrics_port``),
+    or None when metrics are off (no port set)."""
+    if settings.metrics_port is None:
+        return None
+    return PrometheusConfig(
+        bind_address=f"{settings.metrics_host}:{settings.metrics_port}",
+        durations_as_seconds=True,
+    )
+
+
+def _error_type(err: BaseException) -> str:
+    if isinstance(err, ApplicationError) and err.type:
+        return err.type
+    return type(err).__name__
+
+
+class TransitionMetrics(Interceptor):
+    """Times and counts every transition activity (not the engine's own activities)."""
+
+    def __init__(self, meter: MetricMeter) -> None:
+        self.duration = meter.create_histogram_float(
+            "docstate_transition_duration_seconds", "time of one transition attempt", "s"
+        )
+        self.attempts = meter.create_counter(
+            "docstate_transition_attempts", "transition attempts, by outcome"
+        )
+        self.failures = meter.create_counter(
+            "docstate_transition_failures", "failed transition attempts, by error type"
+        )
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _TimedTransitions(next, self)
+
+
+class _TimedTransitions(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, metrics: TransitionMetrics) -> None:
+        super().__init__(next)
+        self.metrics = metrics
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        doc_type, dot, transition = activity.info().activity_type.partition(".")
+        if not dot or doc_type == "docstate":  # the engine's own (begin, record, ...)
+            return await super().execute_activity(input)
+        labels = {"doc_type": doc_type, "transition": transition}
+        started = time.monotonic()
+        outcome = "ok"
+        try:
+            return await super().execute_activity(input)
+        except BaseException as err:
+            outcome = "error"
+            self.metrics.failures.add(1, {**labels, "error_type": _error_type(err)})
+            raise
+        finally:
+            self.metrics.duration.record(time.monotonic() - started, labels)
+            self.metrics.attempts.add(1, {**labels, "outcome": outcome})
+
+
+class MeteredWriter:
+    """A projection writer that records how long each write took to become visible."""
+
+    def __init__(self, writer: Writer, meter: MetricMeter) -> None:
+        self.writer = writer
+        self.lag = meter.create_histogram_float(
+            "docstate_projection_write_lag_seconds",
+            "from an event (a transition's end, a status change) to its row committed",
+            "s",
+        )
+
+    async def apply(self, writes: Sequence[ProjectionWrite]) -> None:
+        await self.writer.apply(writes)
+        now = datetime.now(UTC)
+        for write in writes:
+            self.lag.record(max(0.0, (now - write.at).total_seconds()))
+
+    async def close(self) -> None:
+        await self.writer.close()
+
+
+class ProjectionGauges:
+    """Documents by type and status, and the oldest waiting one, read from the projection.
+
+    Two grouped queries per ``interval``, whatever the number of documents watched.
+    """
+
+    def __init__(
+        self, queries: ProjectionQueries, meter: MetricMeter, interval: float = 15.0
+    ) -> None:
+        self.queries = queries
+        self.interval = interval
+        self.documents = meter.create_gauge("docstate_documents", "documents by type and status")
+        self.oldest_waiting = meter.create_gauge_float(
+            "docstate_oldest_waiting_seconds", "age of the oldest waiting document", "s"
+        )
+        self._seen: set[tuple[str, str]] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def refresh(self) -> None:
+        """Read the counts now and set the gauges (a pair that went away is set to 0)."""
+        counts: dict[tuple[str, str], int] = dict.fromkeys(self._seen, 0)
+        for (doc_type, _state, status), n in (await self.queries.status_counts()).items():
+            key = (doc_type, status.value)
+            counts[key] = counts.get(key, 0) + n
+        for (doc_type, status_name), n in counts.items():
+            self.documents.set(n, {"doc_type": doc_type, "status": status_name})
+        self._seen = set(counts)
+        query = sa.select(sa.func.min(documents.c.updated_at)).where(
+            documents.c.status == Status.WAITING.value
+        )
+        async with self.queries.engine.connect() as conn:
+            oldest = (await conn.execute(query)).scalar()
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        self.oldest_waiting.set(age)
+
+    async def __aenter__(self) -> ProjectionGauges:
+        self._task = asyncio.create_task(self._loop())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            # A database outage must not stop the metrics: the next tick tries again.
+            with contextlib.suppress(Exception):
+                await self.refresh()
+            await asyncio.sleep(self.interval)

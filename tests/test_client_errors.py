@@ -1,0 +1,90 @@
+"""The client raises DocState errors only, and a batch gives every item a result."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from docstate import Client, Settings
+from docstate.blobs import make_blob_store
+from docstate.client.batch import Submission
+from docstate.client.ingest import Content
+from docstate.devserver import free_port
+from docstate.errors import (
+    BlobStoreError,
+    DocStateError,
+    InvalidDocumentId,
+    InvalidInput,
+    ProjectionUnavailable,
+    TemporalUnavailable,
+    WaitTimeout,
+)
+from docstate.projection import ProjectionQueries, create_engine
+from tests import pipelines as p
+from tests.conftest import Harness
+from tests.test_engine import new_id
+
+
+async def test_a_batch_gives_every_item_a_result_whatever_fails(harness: Harness) -> None:
+    good = new_id("ok")
+    items: list[Content | Submission] = [
+        Submission(content=b"first", id=good),
+        Submission(content=b"second", id="has a space"),
+        Path("/nowhere/missing.txt"),
+        Submission(content=b"third", metadata={"filename": "résumé.txt"}),
+        Submission(content=b"fourth", id=good),  # a duplicate
+    ]
+    async with harness.worker(*p.ALL):
+        results = await harness.client.submit_many(items, type="basic", concurrency=1)
+    assert [r.index for r in results] == [0, 1, 2, 3, 4]
+    assert [r.ok for r in results] == [True, False, False, True, False]
+    assert "an id is 1 to 200 characters" in (results[1].error or "")
+    assert "missing.txt" in (results[2].error or "")
+    assert (results[3].document_id or "").startswith("resume-")
+    assert "already exists" in (results[4].error or "")
+    with pytest.raises(InvalidInput, match="at least 1"):
+        await harness.client.submit_many([b"x"], type="basic", concurrency=0)
+
+
+async def test_submit_and_wait_raise_only_docstate_errors(
+    harness: Harness, tmp_path: Path, s3_endpoint: str
+) -> None:
+    ds = harness.client
+    with pytest.raises(InvalidDocumentId, match="no spaces"):
+        await ds.submit(b"x", type="basic", id="a b")
+    with pytest.raises(InvalidInput, match="metadata"):
+        await ds.submit(b"x", type="basic", metadata={"k": object()})  # not JSON
+    doc = await ds.submit(b"x", type="basic", id=new_id("nw"))  # no worker: never settles
+    with pytest.raises(WaitTimeout) as timed_out:
+        await ds.wait(doc.id, timeout=0.5)
+    assert isinstance(timed_out.value, TimeoutError)  # code that catches that still works
+    async with harness.worker(*p.ALL):
+        await ds.wait(doc.id, timeout=30)
+
+    s = harness.settings
+    no_bucket = s.model_copy(
+        update={"blob_store": "s3", "s3_bucket": "no-such-bucket", "s3_endpoint_url": s3_endpoint}
+    )
+    s3_client = Client(harness.temporal, no_bucket, harness.queries, make_blob_store(no_bucket))
+    with pytest.raises(BlobStoreError):
+        await s3_client.submit(b"x", type="basic")
+
+    away = Settings(temporal_address=f"127.0.0.1:{free_port()}", database_url=s.database_url)
+    lazy = Client(None, away, harness.queries, harness.blobs)
+    assert (await lazy.get(doc.id)).id == doc.id  # reading needs no Temporal
+    with pytest.raises(TemporalUnavailable, match="cannot reach Temporal"):
+        await lazy.submit(b"x", type="basic")
+
+    down_url = make_url(s.database_url).set(port=free_port()).render_as_string(False)
+    engine = create_engine(down_url)
+    down = Client(harness.temporal, s.model_copy(update={"database_url": down_url}),
+                  ProjectionQueries(engine), harness.blobs)  # fmt: skip
+    try:
+        for call in (down.get(doc.id), down.list(), down.wait(doc.id, timeout=1)):
+            with pytest.raises(ProjectionUnavailable, match="cannot reach the projection"):
+                await call
+    finally:
+        await engine.dispose()
+    assert issubclass(ProjectionUnavailable, DocStateError)

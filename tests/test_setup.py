@@ -1,0 +1,79 @@
+"""`docstate setup` prepares a deployment once per release; `docstate health` probes it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.testing import WorkflowEnvironment
+
+from docstate.devserver import free_port, temporal_binary
+
+ROOT = Path(__file__).parent.parent
+
+
+@pytest.fixture
+async def bare_server() -> AsyncIterator[WorkflowEnvironment]:
+    """A dev server on which nobody has registered DocState's search attributes."""
+    env = await WorkflowEnvironment.start_local(dev_server_existing_path=str(temporal_binary()))
+    yield env
+    await env.shutdown()
+
+
+def docstate(
+    tmp: Path, address: str, *args: str, db: str = "p.db"
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSTATE_")}
+    env |= {
+        "DOCSTATE_TEMPORAL_ADDRESS": address,
+        "DOCSTATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / db}",
+    }
+    return subprocess.run(
+        [sys.executable, str(ROOT / "starter.py"), *args],
+        env=env,
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+async def test_setup_migrates_and_registers_the_search_attributes_once(
+    bare_server: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    address = bare_server.client.service_client.config.target_host
+    listed = await bare_server.client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace="default")
+    )
+    assert "DocState" not in listed.custom_attributes
+    first = docstate(tmp_path, address, "setup")
+    assert first.returncode == 0, first.stderr
+    assert "added DocState, DocStatus, DocType" in first.stdout
+    listed = await bare_server.client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace="default")
+    )
+    assert {"DocType", "DocState", "DocStatus"} <= set(listed.custom_attributes)
+    again = docstate(tmp_path, address, "setup")
+    assert again.returncode == 0 and "already registered" in again.stdout, again.stderr
+    health = docstate(tmp_path, address, "health")
+    assert health.returncode == 0 and health.stdout.startswith("ok: "), health.stderr
+
+
+def test_health_fails_in_one_line_when_a_dependency_is_missing(
+    temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    address = temporal_env.client.service_client.config.target_host
+    not_migrated = docstate(tmp_path, address, "health", db="empty.db")
+    assert not_migrated.returncode == 1
+    assert not_migrated.stderr.count("\n") == 1 and "docstate db upgrade" in not_migrated.stderr
+    assert docstate(tmp_path, address, "db", "upgrade").returncode == 0
+    no_server = docstate(tmp_path, f"127.0.0.1:{free_port()}", "health")
+    assert no_server.returncode == 1
+    assert no_server.stderr.startswith("docstate: error: cannot reach Temporal at 127.0.0.1:")
+    assert no_server.stderr.count("\n") == 1
