@@ -3,8 +3,10 @@ or streamed in chunks both ways (``doc.open()``, ``doc.writer()``)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import threading
 from collections.abc import AsyncIterator
 
 from docstate import ContentRef, Document, DocumentType, State, Status, Transition
@@ -108,6 +110,34 @@ async def test_a_transition_streams_content_in_and_out(harness: Harness) -> None
     assert record.metadata["size_seen"] == len(BIG)
     # read whole, lazily, by a plain function and by an async one
     assert record.metadata["sha"] == record.metadata["async_sha"] == _sha(expected)
+
+
+AT_ONCE = 8  # more than the event loop's default executor has threads here (cores + 4)
+SMALL = [os.urandom(2048) for _ in range(AT_ONCE)]  # by reference, each its own blob
+
+
+async def test_plain_functions_holding_their_threads_still_read_content(
+    harness: Harness,
+) -> None:
+    """Plain functions that hold their thread a while (blocking I/O, a slow parse), all at
+    once, then read ``doc.content``. The read waits on the blob store, whose file I/O runs
+    in the loop's default executor: were the functions in that executor too, they would
+    hold every thread and wait for good (the scale-out test's files timed out so, and the
+    worker then never exited)."""
+    together = threading.Barrier(AT_ONCE, timeout=30)
+
+    def hold_then_read(doc: Document) -> Document:
+        together.wait()  # every function holds a thread at the same time
+        return read_whole(doc)
+
+    doctype = _pipeline("hold_then_read", hold_then_read)
+    ids = [new_id() for _ in range(AT_ONCE)]
+    async with harness.worker(doctype):
+        for doc_id, data in zip(ids, SMALL, strict=True):
+            await harness.client.submit(data, type=doctype.name, id=doc_id)
+        records = await asyncio.gather(*(harness.client.wait(i, timeout=90) for i in ids))
+    assert [r.status for r in records] == [Status.COMPLETED] * AT_ONCE, [r.error for r in records]
+    assert [r.metadata["sha"] for r in records] == [_sha(data) for data in SMALL]
 
 
 def test_an_attached_document_serialises_as_before(tmp_path: object) -> None:

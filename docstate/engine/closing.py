@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Self
@@ -266,9 +267,12 @@ class DocumentWorker(Worker):
     """A Temporal worker that also confirms the closed statuses it wrote (see module doc);
     built by :func:`~docstate.engine.build_worker`."""
 
-    def __init__(self, *args: Any, confirmer: ClosingConfirmer, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, confirmer: ClosingConfirmer, executor: Executor, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.confirmer = confirmer
+        self.executor = executor  # the plain transition functions' threads
 
     async def run(self) -> None:
         """Run the worker and the confirmer; once stopped, confirm what just closed."""
@@ -280,3 +284,6 @@ class DocumentWorker(Worker):
             with contextlib.suppress(asyncio.CancelledError):
                 await confirming
             await self.confirmer.drain()
+            # A function still running past the grace period keeps its thread until it
+            # returns (Python cannot stop a thread); nothing waits for it here.
+            self.executor.shutdown(wait=False, cancel_futures=True)

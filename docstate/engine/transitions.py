@@ -10,9 +10,12 @@ costs no extra round trip through Temporal.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import functools
 import inspect
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +39,19 @@ log = logging.getLogger(__name__)
 
 
 class TransitionActivities:
-    """The transition activities of every pipeline in a registry."""
+    """The transition activities of every pipeline in a registry.
+
+    Args:
+        registry: The pipelines.
+        writer: The projection writer each step writes through.
+        blobs: The blob store content lives in.
+        inline_threshold: Content up to this size also travels inside payloads.
+        executor: Where plain (non-async) functions run. It must not be the event loop's
+            default executor: a plain function reading ``doc.content`` blocks its thread
+            until the blob store's read, which itself runs file I/O in the default
+            executor, returns. Sharing one pool, enough such functions at once hold every
+            thread and wait for each other for good.
+    """
 
     def __init__(
         self,
@@ -44,11 +59,13 @@ class TransitionActivities:
         writer: Writer,
         blobs: BlobStore,
         inline_threshold: int,
+        executor: Executor,
     ) -> None:
         self.registry = registry
         self.writer = writer
         self.blobs = blobs
         self.inline_threshold = inline_threshold
+        self.executor = executor
 
     def definitions(self) -> list[Callable[..., Any]]:
         """One activity per transition, ready for a worker's ``activities=``."""
@@ -131,7 +148,7 @@ class TransitionActivities:
             if inspect.iscoroutinefunction(func)
             # A plain function may be CPU-bound (parsing a PDF): keep it off the event loop
             # so heartbeats and other activities go on.
-            else asyncio.to_thread(func, document)
+            else self._in_thread(func, document)
         )
         task = asyncio.ensure_future(call)
         timeout = activity.info().heartbeat_timeout
@@ -146,6 +163,11 @@ class TransitionActivities:
             # await; a plain function keeps running in its thread until it returns (Python
             # cannot stop a thread), and its result is then dropped.
             task.cancel()
+
+    def _in_thread(self, func: Callable[[Document], Any], document: Document) -> Awaitable[Any]:
+        # The activity's context (activity.info(), heartbeat) goes along, as with to_thread.
+        call = functools.partial(contextvars.copy_context().run, func, document)
+        return asyncio.get_running_loop().run_in_executor(self.executor, call)
 
     async def _store_content(self, updated: Document, original: Document) -> Document:
         """Persist new content; keep it inline only when it is small. Content the function

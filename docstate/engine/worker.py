@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
@@ -92,11 +93,17 @@ def build_worker(
     """
     confirmer = ClosingConfirmer(client, writer)
     writer = ConfirmingWriter(writer, confirmer)
-    transitions = TransitionActivities(registry, writer, blobs, inline_threshold)
+    # Plain transition functions get threads of their own (see TransitionActivities): one
+    # per slot, task-queue and local, so a function never queues for a thread.
+    executor = ThreadPoolExecutor(
+        max_workers=2 * max_concurrent_activities, thread_name_prefix="docstate-transition"
+    )
+    transitions = TransitionActivities(registry, writer, blobs, inline_threshold, executor)
     own = WorkflowActivities(registry, writer, blobs)
     return DocumentWorker(
         client,
         confirmer=confirmer,
+        executor=executor,
         task_queue=task_queue,
         workflows=[DocumentWorkflow, RetentionWorkflow],
         activities=[
