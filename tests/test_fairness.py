@@ -25,10 +25,15 @@ TENANT_WORK = DocumentType(
 )
 
 
-async def completed_of_a_when_b_completes(h: Harness, *, keys: bool) -> int:
+async def completed_of_a_when_b_completes(harness: Harness, *, keys: bool) -> int:
     """Queue BACKLOG documents of tenant A, then one of tenant B, before any worker runs;
-    then start one and count how many of A's had completed when B's completed."""
+    then start one and count how many of A's had completed when B's completed. Each run
+    has a task queue of its own, as each measurement needs a queue nobody used before."""
     run = uuid.uuid4().hex[:8]
+    h = Harness(
+        harness.temporal,
+        harness.settings.model_copy(update={"task_queue": f"fairness-{run}"}),
+    )
     a_key, b_key = ("tenant-a", "tenant-b") if keys else (None, None)
     for i in range(BACKLOG):
         await h.client.submit(b"a", type="tenant_work", id=f"a-{run}-{i}", fairness_key=a_key)
@@ -53,6 +58,7 @@ async def completed_of_a_when_b_completes(h: Harness, *, keys: bool) -> int:
         # let the backlog finish inside the worker, so nothing is left for the next run
         for i in range(BACKLOG):
             await h.client.wait(f"a-{run}-{i}", timeout=120)
+    await h.close()
     return done
 
 
