@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 from docstate.client import Client
 from docstate.config import Settings
 from docstate.document import Document, Status
+from docstate.durations import shown_seconds
 from docstate.engine import build_worker
 from docstate.errors import ConfigurationError, NoWorker, WaitTimeout
 from docstate.model import DocumentType
@@ -182,7 +183,9 @@ class AsyncDocStore:
             self._require_worker()
             left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
             if left <= 0:
-                raise WaitTimeout(f"document {doc_id!r} has not settled after {timeout}s")
+                raise WaitTimeout(
+                    f"document {doc_id!r} has not settled after {shown_seconds(timeout)}"
+                )
             try:
                 return await self.client.watcher.wait(
                     doc_id, timeout=left, until=lambda r: r.version > after and r.status.settled

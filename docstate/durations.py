@@ -35,3 +35,8 @@ def parse_duration(value: object) -> timedelta:
             except ValidationError:
                 pass
     raise ValueError(f"{value!r} is not a duration: use {DURATION_FORMS}")
+
+
+def shown_seconds(seconds: float | None) -> str:
+    """A wait's limit as a message shows it: ``7.5s``, not ``7.500000001``."""
+    return "no limit" if seconds is None else f"{round(seconds, 2):g}s"

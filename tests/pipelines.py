@@ -53,6 +53,15 @@ async def slow(doc: Document) -> Document:
     return doc
 
 
+async def stubborn(doc: Document) -> Document:
+    """Ignores its cancellation, as careless code may: no drain can wait it out."""
+    while True:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            continue
+
+
 def _linear(name: str, *steps: tuple[str, object], **transition_options: object) -> DocumentType:
     states = ["s0", *[f"s{i}" for i in range(1, len(steps))], "done"]
     transitions = [
@@ -76,6 +85,7 @@ def _linear(name: str, *steps: tuple[str, object], **transition_options: object)
 BASIC = _linear("basic", ("parse", parse), ("enrich", flaky), ("check", reject))
 SKIPPABLE = _linear("skippable", ("check", reject), ("parse", parse), skippable=True)
 SLOW = _linear("slow", ("wait", slow), ("parse", parse), heartbeat=timedelta(milliseconds=500))
+STUBBORN = _linear("stubborn", ("dig", stubborn), timeout=timedelta(minutes=10))
 ALL: tuple[DocumentType, ...] = (BASIC, SKIPPABLE, SLOW)
 
 

@@ -14,7 +14,7 @@ import pytest
 from docstate import ContentError, ContentRef, Settings
 from docstate.blobs import BlobStore, Head, LocalBlobStore, make_blob_store
 from docstate.blobs.s3 import PART_SIZE, S3BlobStore
-from docstate.errors import ConfigurationError
+from docstate.errors import BlobStoreError, ConfigurationError
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -97,6 +97,17 @@ async def test_an_unreachable_endpoint_is_named(monkeypatch: pytest.MonkeyPatch)
     unreachable = re.escape("S3 endpoint http://127.0.0.1:9 is unreachable")
     with pytest.raises(ContentError, match=unreachable):
         await store.put_bytes(b"x")
+
+
+async def test_a_folder_that_cannot_hold_blobs_is_named(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a folder")
+    store = LocalBlobStore(tmp_path / "a-file" / "blobs")
+    with pytest.raises(
+        BlobStoreError, match=r"cannot store content under .*a-file/blobs.*BLOB_DIR"
+    ):
+        await store.put_bytes(b"some content")
+    with pytest.raises(BlobStoreError, match="cannot store content under"):
+        await store.put_bytes(b"x" * (3 * 1024 * 1024))  # the streaming path too
 
 
 def test_settings_choose_the_store(tmp_path: Path) -> None:

@@ -51,6 +51,15 @@ class Cli:
         assert len(lines) == 1 and lines[0].startswith("docstate: error: "), result.stderr
         return lines[0]
 
+    def misused(self, *args: str) -> str:
+        """Run a command with bad arguments: exit 2 and one line naming the argument."""
+        result = self(*args)
+        assert result.returncode == 2, (result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and ": error: " in lines[0], result.stderr
+        assert lines[0].startswith("docstate"), result.stderr
+        return lines[0]
+
 
 @pytest.fixture(scope="module")
 def cli(
@@ -84,6 +93,10 @@ def serving(cli: Cli) -> Iterator[None]:
     output, _ = worker.communicate(timeout=60)
     assert worker.returncode == 0, output
     assert "draining" in output and "worker stopped" in output
+    # A corrupt file is a business outcome: one line each, no stack in the worker's log
+    # (both modules serving this way submit corrupt PDFs).
+    assert "docstate.errors.PermanentError" not in output, output
+    assert "failed for good: corrupt PDF" in output, output
 
 
 def submitted_id(stdout: str) -> str:
@@ -169,8 +182,7 @@ def test_bad_input_gets_one_clear_line(cli: Cli) -> None:
     assert "document 'dup-1' already exists" in cli.fails(
         "submit", __file__, "--type", "file", "--id", "dup-1"
     )
-    usage = cli("submit")
-    assert usage.returncode == 2 and "required" in usage.stderr
+    assert "required" in cli.misused("submit")
 
 
 def test_tree_children_and_content(cli: Cli) -> None:

@@ -74,12 +74,25 @@ def test_flags_and_settings_are_one_line(cli: Cli) -> None:
     plain = cli.tmp / "flags.txt"
     plain.write_text("x")
     for bad in ("0", "-3"):
-        line = cli.fails("submit", str(plain), "--type", "file", "--concurrency", bad)
-        assert f"concurrency must be a whole number of at least 1, not {bad}" in line
+        line = cli.misused("submit", str(plain), "--type", "file", "--concurrency", bad)
+        assert line.startswith("docstate submit: error: argument --concurrency:")
+        assert f"must be at least 1, not {bad}" in line
+    for bad in ("-1", "0", "nan"):
+        line = cli.misused("wait", "some-id", "--timeout", bad)
+        assert f"argument --timeout: must be more than 0 seconds, not {bad}" in line
+    assert "is not a number of seconds" in cli.misused("wait", "x", "--timeout", "soon")
+    line = cli.misused("dev", "--port", "99999")
+    assert "argument --port: must be a port from 1 to 65535, not 99999" in line
+    assert "argument --limit: must be at least 1, not 0" in cli.misused("list", "--limit", "0")
+    assert "invalid choice: 'frob'" in cli.misused("frob")
     line = with_env(cli, DOCSTATE_INLINE_THRESHOLD="abc").fails("list")
     assert "DOCSTATE_INLINE_THRESHOLD=abc is invalid" in line
     line = with_env(cli, DOCSTATE_SHUTDOWN_GRACE="soon").fails("list")
     assert "DOCSTATE_SHUTDOWN_GRACE=soon is invalid" in line and "30s, 5m" in line
+    (cli.tmp / "not-a-folder").write_text("x")
+    blobs = with_env(cli, DOCSTATE_BLOB_DIR=str(cli.tmp / "not-a-folder" / "blobs"))
+    line = blobs.fails("submit", str(plain), "--type", "file")
+    assert "cannot store content under" in line and "DOCSTATE_BLOB_DIR" in line
     line = cli.fails("submit", str(plain), "--type", "file", "--meta", "oops")
     assert "metadata 'oops' is not key=value" in line
 
@@ -148,6 +161,19 @@ def test_a_database_down_missing_or_not_migrated(cli: Cli, postgres_url: str) ->
 def test_wait_on_an_unknown_id_says_not_found(cli: Cli) -> None:
     # no --timeout: before, this never returned (the subprocess timeout would fail it)
     assert "document 'no-such-id' not found" in cli.fails("wait", "no-such-id")
+
+
+def test_waiting_with_no_worker_on_the_queue_says_so(cli: Cli) -> None:
+    queue = f"nobody-{uuid.uuid4().hex}"
+    nobody = with_env(cli, DOCSTATE_TASK_QUEUE=queue)
+    lonely = cli.tmp / "lonely.txt"
+    lonely.write_text("words nobody reads")
+    note = f"docstate: note: no worker polls task queue {queue!r}"
+    waited = nobody("submit", str(lonely), "--type", "file", "--wait", "--timeout", "8")
+    assert waited.returncode == 1 and note in waited.stderr, waited.stderr
+    doc_id = submitted_id(waited.stdout)
+    waited = nobody("wait", doc_id, "--timeout", "7")
+    assert waited.returncode == 1 and note in waited.stderr, waited.stderr
 
 
 def test_rebuild_and_verify_say_when_no_worker_answers(cli: Cli) -> None:

@@ -59,35 +59,48 @@ async def test_database_outage_during_a_transition_loses_nothing_and_reruns_noth
     assert record.metadata == {"parsed": True, "enriched": True}
 
 
-async def test_a_worker_killed_mid_transition_is_replaced_and_the_document_completes(
-    temporal_env: WorkflowEnvironment, tmp_path: Path
-) -> None:
-    """SIGKILL a worker process while a transition runs; a new worker finishes the job."""
-    env = process_env(temporal_env.client, tmp_path, "tests.pipelines")
+class Deployment:
+    """`starter.py` commands and `worker.py` processes of one test's deployment."""
 
-    async def docstate(*args: str) -> subprocess.CompletedProcess[str]:
+    def __init__(self, temporal_env: WorkflowEnvironment, tmp: Path, **env: str) -> None:
+        self.temporal = temporal_env.client
+        self.env = {**process_env(temporal_env.client, tmp, "tests.pipelines"), **env}
+
+    async def docstate(self, *args: str) -> subprocess.CompletedProcess[str]:
         return await asyncio.to_thread(
             subprocess.run,
             [sys.executable, str(ROOT / "starter.py"), *args],
-            env=env,
+            env=self.env,
             capture_output=True,
             text=True,
             timeout=120,
             stdin=subprocess.DEVNULL,
         )
 
-    def start_worker() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, str(ROOT / "worker.py")],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    def start_worker(self, log: Path | None = None) -> subprocess.Popen[bytes]:
+        command = [sys.executable, str(ROOT / "worker.py")]
+        if log is None:
+            quiet = subprocess.DEVNULL
+            return subprocess.Popen(command, env=self.env, stdout=quiet, stderr=quiet)
+        with log.open("wb") as out:  # the process has its own copy of the file
+            return subprocess.Popen(command, env=self.env, stdout=out, stderr=out)
 
-    async def transition_started() -> bool:
-        handle = temporal_env.client.get_workflow_handle("doc:killed-1")
-        pending = (await handle.describe()).raw_description.pending_activities
-        return any(a.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED for a in pending)
+    async def transition_started(self, doc_id: str) -> None:
+        async def started() -> bool:
+            handle = self.temporal.get_workflow_handle(f"doc:{doc_id}")
+            pending = (await handle.describe()).raw_description.pending_activities
+            running = PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+            return any(a.state == running for a in pending)
+
+        await wait_for(started, timeout=60)
+
+
+async def test_a_worker_killed_mid_transition_is_replaced_and_the_document_completes(
+    temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """SIGKILL a worker process while a transition runs; a new worker finishes the job."""
+    deployment = Deployment(temporal_env, tmp_path)
+    docstate, start_worker = deployment.docstate, deployment.start_worker
 
     assert (await docstate("db", "upgrade")).returncode == 0
     first = start_worker()
@@ -96,7 +109,7 @@ async def test_a_worker_killed_mid_transition_is_replaced_and_the_document_compl
             "submit", __file__, "--type", "slow", "--id", "killed-1", "--meta", "sleep=3"
         )
         assert doc.returncode == 0, doc.stderr
-        await wait_for(transition_started, timeout=60)
+        await deployment.transition_started("killed-1")
     finally:
         first.send_signal(signal.SIGKILL)  # no drain, no goodbye: the process is gone
         first.wait()
@@ -111,3 +124,24 @@ async def test_a_worker_killed_mid_transition_is_replaced_and_the_document_compl
     succeeded = [e for e in history if e["transition"] == "wait"]
     # the killed attempt never reported; its retry (attempt 2) on the new worker did
     assert [(e["attempt"], e["status"]) for e in succeeded] == [(2, "running")]
+
+
+async def test_a_worker_whose_transition_ignores_cancellation_still_exits(
+    temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """SIGTERM drains for the grace period; a transition that swallows its cancellation
+    cannot hold the process past grace + STOP_MARGIN: it exits 1 with one line saying so."""
+    deployment = Deployment(temporal_env, tmp_path, DOCSTATE_SHUTDOWN_GRACE="1")
+    assert (await deployment.docstate("db", "upgrade")).returncode == 0
+    log = tmp_path / "worker.log"
+    worker = deployment.start_worker(log)
+    try:
+        doc = await deployment.docstate("submit", __file__, "--type", "stubborn", "--id", "dig-1")
+        assert doc.returncode == 0, doc.stderr
+        await deployment.transition_started("dig-1")
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(worker.wait, 60) == 1
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert "worker did not stop within 11s of the signal" in log.read_text()

@@ -13,7 +13,7 @@ from typing import BinaryIO
 from docstate.blobcrypt import Tally, seal, unseal
 from docstate.blobs.base import BlobStore, chunks_of, verified
 from docstate.document import ContentRef
-from docstate.errors import ContentError
+from docstate.errors import BlobStoreError, ContentError
 from docstate.keys import KeyRing
 
 
@@ -35,21 +35,34 @@ class LocalBlobStore(BlobStore):
         return self.root / sha256[:2] / (f"{sha256}.enc" if sealed else sha256)
 
     async def put(self, chunks: AsyncIterable[bytes]) -> ContentRef:
-        await asyncio.to_thread(self.root.mkdir, mode=0o700, parents=True, exist_ok=True)
         tally = Tally()
         stream = tally.through(chunks)
         if self.keys is not None:
             stream = seal(self.keys, stream)
-        fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")  # mode 0600
+        try:
+            await asyncio.to_thread(self.root.mkdir, mode=0o700, parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(dir=self.root, prefix=".incoming-")  # mode 0600
+        except OSError as err:
+            raise self._cannot_store(err) from err
         try:
             with os.fdopen(fd, "wb") as tmp:
                 async for piece in stream:
                     await asyncio.to_thread(tmp.write, piece)
             ref = ContentRef(sha256=tally.digest.hexdigest(), size=tally.size)
             await asyncio.to_thread(self._commit, Path(tmp_name), ref)
+        except OSError as err:  # the store's own files: a full disk, a read-only folder
+            raise self._cannot_store(err) from err
         finally:  # gone after a commit; left over after a failure or a duplicate
             await asyncio.to_thread(Path(tmp_name).unlink, missing_ok=True)
         return ref
+
+    def _cannot_store(self, err: OSError) -> BlobStoreError:
+        # Said as the blob store's fault, not the database's (OSError is also what a
+        # database connection raises, and would otherwise be reported as one).
+        return BlobStoreError(
+            f"cannot store content under {self.root}: {err.strerror or err} "
+            "(check DOCSTATE_BLOB_DIR)"
+        )
 
     def _commit(self, tmp: Path, ref: ContentRef) -> None:
         final = self.path(ref.sha256)

@@ -11,6 +11,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 import uvicorn
 from fastapi import FastAPI
 
+from docstate.cli.arguments import OneLineParser, port_number
 from docstate.codec_server import codec_app, parse_tokens
 from docstate.config import Settings
 from docstate.devserver import free_port
@@ -28,14 +29,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def add_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
+def add_parser(sub: argparse._SubParsersAction[OneLineParser], common: OneLineParser) -> None:
     p = sub.add_parser(
         "codec-server", help="decrypt payloads for the Temporal web UI and CLI", parents=[common]
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8089, help="port (default 8089)")
+    p.add_argument("--port", type=port_number, default=8089, help="port (default 8089)")
     p.add_argument(
         "--no-auth",
         action="store_true",

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from docstate.cli.hints import with_worker_hint
 from docstate.cli.progress import progress_bar
 from docstate.cli.render import (
     DOCUMENT_HEADERS,
@@ -96,7 +97,7 @@ async def submit(ds: Client, args: argparse.Namespace) -> int:
     ]
     label = "processing" if args.wait else "submitting"
     with progress_bar(len(items), label) as on_event:
-        results = await ds.submit_many(
+        submitting = ds.submit_many(
             items,
             type=args.type,
             concurrency=args.concurrency,
@@ -104,6 +105,7 @@ async def submit(ds: Client, args: argparse.Namespace) -> int:
             timeout=args.timeout,
             on_event=on_event,
         )
+        results = await (with_worker_hint(ds, submitting) if args.wait else submitting)
     if len(results) == 1 and results[0].status is None and results[0].error:
         raise DocStateError(results[0].error)  # a single document: one clear error line
     for result, path in zip(results, paths, strict=True):
@@ -226,7 +228,7 @@ async def content(ds: Client, args: argparse.Namespace) -> int:
 
 
 async def wait(ds: Client, args: argparse.Namespace) -> int:
-    record = await ds.wait(args.id, timeout=args.timeout)
+    record = await with_worker_hint(ds, ds.wait(args.id, timeout=args.timeout))
     print(
         f"{record.id}: {record.status.value} in state {record.state}"
         + (f" ({record.error})" if record.error else "")

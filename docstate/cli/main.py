@@ -11,6 +11,7 @@ from typing import NoReturn
 
 from docstate.cli import codec, commands
 from docstate.cli.api import serve_api
+from docstate.cli.arguments import OneLineParser, port_number, positive_count, positive_seconds
 from docstate.cli.dev import dev
 from docstate.cli.operations import health, setup
 from docstate.cli.projection import add_arguments as add_projection_arguments
@@ -42,7 +43,7 @@ API_FLAGS = ("api_host", "api_port", "api_workers")
 def build_parser() -> argparse.ArgumentParser:
     # Settings flags work before or after the command; SUPPRESS keeps an absent flag from
     # overwriting one given on the other side.
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     for name in SETTINGS_FLAGS:
         common.add_argument(
             f"--{name.replace('_', '-')}",
@@ -50,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
             default=argparse.SUPPRESS,
             help=f"overrides DOCSTATE_{name.upper()}",
         )
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="docstate", description="Durable document pipelines on Temporal.", parents=[common]
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -69,11 +70,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", help="folder of files for --demo (default: workflows/samples)")
     p.add_argument("--type", default="file", help="document type for --demo (default: file)")
     p.add_argument("--once", action="store_true", help="stop after the demo instead of serving")
-    p.add_argument("--port", type=int, default=7233, help="Temporal gRPC port (default 7233)")
-    p.add_argument("--ui-port", type=int, default=8233, help="web UI port (default 8233)")
+    p.add_argument(
+        "--port", type=port_number, default=7233, help="Temporal gRPC port (default 7233)"
+    )
+    p.add_argument("--ui-port", type=port_number, default=8233, help="web UI port (default 8233)")
     p.add_argument("--data-dir", default=".docstate", help="where the dev server keeps state")
     p.add_argument(
-        "--api-port", dest="api_port", type=int, default=argparse.SUPPRESS, help="HTTP API port"
+        "--api-port",
+        dest="api_port",
+        type=port_number,
+        default=argparse.SUPPRESS,
+        help="HTTP API port",
     )
 
     add("worker", "run a worker for the pipelines DOCSTATE_PIPELINES names (SIGTERM drains)")
@@ -81,12 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("api", "serve the HTTP API (FastAPI on uvicorn)")
     p.add_argument("--host", dest="api_host", default=argparse.SUPPRESS, help="DOCSTATE_API_HOST")
     p.add_argument(
-        "--port", dest="api_port", type=int, default=argparse.SUPPRESS, help="DOCSTATE_API_PORT"
+        "--port",
+        dest="api_port",
+        type=port_number,
+        default=argparse.SUPPRESS,
+        help="DOCSTATE_API_PORT",
     )
     p.add_argument(
         "--workers",
         dest="api_workers",
-        type=int,
+        type=positive_count,
         default=argparse.SUPPRESS,
         help="DOCSTATE_API_WORKERS",
     )
@@ -98,8 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--fairness-key", help="tenant or source: backlogs of keys are served in turn")
     p.add_argument("--wait", action="store_true", help="wait until each document settles")
-    p.add_argument("--concurrency", type=int, default=20, help="documents in flight at once")
-    p.add_argument("--timeout", type=float, default=None, help="seconds to wait at most")
+    p.add_argument(
+        "--concurrency", type=positive_count, default=20, help="documents in flight at once"
+    )
+    p.add_argument("--timeout", type=positive_seconds, default=None, help="seconds to wait at most")
 
     add_reader("status", "one document's row in the projection")
 
@@ -108,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state")
     p.add_argument("--status", choices=[s.value for s in Status])
     p.add_argument("--parent", help="only documents derived directly from this one")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=positive_count, default=50)
     p.add_argument("--json", action="store_true")
 
     add_reader("history", "a document's recorded attempts and status changes")
@@ -116,8 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("watch", "live counts of documents by type, state and status")
     p.add_argument("--type")
     p.add_argument("--root", help="only the lineage of this original document")
-    p.add_argument("--interval", type=float, default=1.0, help="seconds between refreshes")
-    p.add_argument("--count", type=int, help="stop after this many refreshes")
+    p.add_argument(
+        "--interval", type=positive_seconds, default=1.0, help="seconds between refreshes"
+    )
+    p.add_argument("--count", type=positive_count, help="stop after this many refreshes")
 
     add_reader("tree", "a document and everything derived from it")
 
@@ -129,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("wait", "wait until a document settles (exit 0 when completed)")
     p.add_argument("id")
-    p.add_argument("--timeout", type=float, default=None)
+    p.add_argument("--timeout", type=positive_seconds, default=None)
 
     for action in Action:
         add(action.value, f"{action.value} a document").add_argument("id")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from docstate.cli.arguments import positive_seconds
 from docstate.cli.render import table
 from docstate.client import Client
 from docstate.client.failures import ErrorBoundary
@@ -66,7 +67,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--query-timeout",
-        type=float,
+        type=positive_seconds,
         default=10.0,
         help="seconds each workflow gets to answer (default 10)",
     )

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from docstate.client.listen import Listener
+from docstate.durations import shown_seconds
 from docstate.projection.changes import NO_EVENTS, Change, Mark, read_changes
 from docstate.projection.records import DocumentRecord, EventRecord
 
@@ -147,7 +148,7 @@ class Watcher:
         except TimeoutError:
             status = sub.record.status.value if sub.record else "not yet recorded"
             raise TimeoutError(
-                f"document {document_id!r} still {status} after {timeout}s"
+                f"document {document_id!r} still {status} after {shown_seconds(timeout)}"
             ) from None
         finally:
             self._unsubscribe(sub)
@@ -179,7 +180,7 @@ class Watcher:
                         await sub.wake.wait()
                 except TimeoutError:
                     raise TimeoutError(
-                        f"document {document_id!r} has not ended after {timeout}s"
+                        f"document {document_id!r} has not ended after {shown_seconds(timeout)}"
                     ) from None
         finally:
             self._unsubscribe(sub)

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from docstate.blobs import BlobStore
 from docstate.content import ContentSource
@@ -94,7 +94,15 @@ class TransitionActivities:
             self._check_types(derived, transition.name)
         except PermanentError as err:
             await self._record_failure(input, attempt, started, f"PermanentError: {err}")
-            raise ApplicationError(str(err), type="PermanentError", non_retryable=True) from err
+            # A business outcome, not a fault: one log line, no stack (BENIGN keeps the SDK
+            # from logging a warning with the traceback); the projection records it.
+            log.warning("%s: %s failed for good: %s", input.document.id, transition.name, err)
+            raise ApplicationError(
+                str(err),
+                type="PermanentError",
+                non_retryable=True,
+                category=ApplicationErrorCategory.BENIGN,
+            ) from err
         except Exception as err:
             await self._record_failure(input, attempt, started, f"{type(err).__name__}: {err}")
             raise

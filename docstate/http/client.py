@@ -35,6 +35,7 @@ from docstate.api.models import (
     Progress,
     TypeOut,
 )
+from docstate.durations import shown_seconds
 from docstate.errors import ApiError
 from docstate.http.errors import raise_for_error
 
@@ -160,7 +161,9 @@ class AsyncHttpClient:
                 if results is not None:
                     return results
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"job {job.job_id} still {state.status} after {timeout}s")
+                raise TimeoutError(
+                    f"job {job.job_id} still {state.status} after {shown_seconds(timeout)}"
+                )
             await asyncio.sleep(poll_interval)
 
     # --- objects -----------------------------------------------------------------------
