@@ -12,14 +12,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from docstate.api import documents, errors, jobs, objects, sse, status
-from docstate.api.deps import Services, require_key
+from docstate.api.deps import Services, require_key, require_metrics_key
 from docstate.api.status import docstate_version
+from docstate.api.telemetry import RequestTelemetry
 from docstate.api.watch import JobWatcher
 from docstate.client import Client
 from docstate.config import Settings
+from docstate.observability.apimetrics import ApiMetrics
+from docstate.observability.tracing import docstate_tracer
 
 DESCRIPTION = """\
 DocState's HTTP API: submit jobs of files and objects with operations, follow them (poll,
@@ -46,9 +50,12 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         serving = client or await Client.connect(settings)
         jobs = JobWatcher(serving.queries.engine)
         app.state.services = Services(serving, settings, jobs)
+        metrics.watch(serving.queries)
+        serving.watcher.observer = metrics
         try:
             yield
         finally:
+            serving.watcher.observer = None
             await jobs.close()
             if own:
                 await serving.close()
@@ -64,7 +71,13 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         redoc_url=None,
     )
     errors.install(app)
+    metrics = ApiMetrics(settings.metrics_interval.total_seconds())
+    app.add_middleware(RequestTelemetry, metrics=metrics, tracer=docstate_tracer(settings))
     keyed = [Depends(require_key)]
+
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_key)])
+    async def prometheus_metrics() -> Response:
+        return Response(await metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=keyed)
     async def openapi() -> JSONResponse:
