@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from docstate.api import documents, errors, jobs, objects, sse, status
 from docstate.api.deps import Services, require_key, require_metrics_key
 from docstate.api.status import docstate_version
-from docstate.api.telemetry import RequestTelemetry
+from docstate.api.telemetry import RequestMetrics
 from docstate.api.watch import JobWatcher
 from docstate.client import Client
 from docstate.config import Settings
@@ -72,7 +72,11 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     )
     errors.install(app)
     metrics = ApiMetrics(settings.metrics_interval.total_seconds())
-    app.add_middleware(RequestTelemetry, metrics=metrics, tracer=docstate_tracer(settings))
+    app.add_middleware(RequestMetrics, metrics=metrics)
+    # With tracing on, the tracer provider is set before the first request: FastAPI then
+    # traces every request itself, and the request's span is the parent of the workflow
+    # starts it makes (the Temporal client carries the tracing interceptor).
+    docstate_tracer(settings)
     keyed = [Depends(require_key)]
 
     @app.get("/metrics", include_in_schema=False, dependencies=[Depends(require_metrics_key)])

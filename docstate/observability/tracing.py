@@ -5,11 +5,11 @@ With ``DOCSTATE_TRACING=true``, every client and worker DocState builds carries 
 Temporal SDK's ``TracingInterceptor`` (spans ``StartWorkflow``, ``RunWorkflow``,
 ``StartActivity``, ``RunActivity``, linked across processes through workflow headers),
 and the projection writes of a transition are a span of their own with the document id
-as an attribute. The HTTP API opens a server span per request
-(:mod:`docstate.api.telemetry`), the parent of the workflow starts it makes. Spans go to
-the tracer provider the process has; if it has none, DocState installs one exporting
-OTLP over HTTP, configured by the standard ``OTEL_*`` variables
-(``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``, ...).
+as an attribute. In the HTTP API, FastAPI traces each request (a server span), the
+ancestor of the workflow starts it makes. Spans go to the tracer provider the process
+has; if it has none, DocState installs one exporting OTLP over HTTP, configured by the
+standard ``OTEL_*`` variables (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``,
+...).
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def tracing_interceptors(settings: Settings) -> list[TracingInterceptor]:
 
 
 def docstate_tracer(settings: Settings) -> Tracer | None:
-    """DocState's tracer (the API's request spans, the interceptors'), or None when off.
+    """DocState's tracer (the interceptors' and the projection writes'), or None when off;
+    sets up the process's tracer provider when it has none.
 
     Raises:
         ConfigurationError: when tracing is on but OpenTelemetry is not installed.
