@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 from opentelemetry import trace
@@ -28,7 +29,7 @@ from docstate.engine import build_worker
 from docstate.observability.tracing import TracedWriter
 from docstate.temporal import connect_temporal
 from tests import pipelines as p
-from tests.api_support import Receiver, api_for
+from tests.api_support import Receiver, api_for, running_api
 from tests.conftest import Harness, process_env
 from tests.pdfgen import make_pdf
 
@@ -256,6 +257,7 @@ async def test_an_api_request_is_the_root_of_its_documents_trace(
             "temporal_address": harness.temporal.service_client.config.target_host,
         }
     )
+    spans.clear()  # earlier tests' requests were traced too (the provider is global)
     traced = await connect_temporal(settings)
     writer = TracedWriter(harness.writer)
     async with api_for(harness, temporal=traced, writer=writer, tracing=True) as api:
@@ -263,10 +265,6 @@ async def test_an_api_request_is_the_root_of_its_documents_trace(
         state = (await api.http.get(f"/jobs/{job_id}", params={"wait": 60})).json()
     assert state["status"] == "completed"
     finished = spans.get_finished_spans()
-    request = next(s for s in finished if s.name == "POST /submit")
-    assert request.kind is trace.SpanKind.SERVER and request.parent is None
-    assert request.attributes and request.attributes["http.route"] == "/submit"
-    assert request.attributes["http.response.status_code"] == 200
     start = next(
         s
         for s in finished
@@ -274,7 +272,10 @@ async def test_an_api_request_is_the_root_of_its_documents_trace(
         and s.attributes
         and s.attributes["temporalWorkflowID"] == f"doc:{job_id}"
     )
-    assert request in ancestors(start, finished)
+    request = ancestors(start, finished)[-1]  # the trace's root
+    assert request.name == "POST /submit" and request.kind is trace.SpanKind.SERVER
+    assert request.attributes and request.attributes["http.route"] == "/submit"
+    assert request.attributes["http.response.status_code"] == 200
     same_trace = [s for s in finished if s.context.trace_id == request.context.trace_id]
     names = {s.name for s in same_trace}
     assert {"RunWorkflow:DocumentWorkflow", "RunActivity:file.normalize"} <= names, names
@@ -294,3 +295,15 @@ def ancestors(span: ReadableSpan, spans: Sequence[ReadableSpan]) -> list[Readabl
         span = by_id[span.parent.span_id]
         chain.append(span)
     return chain
+
+
+async def test_the_api_metrics_may_be_served_without_a_key(harness: Harness) -> None:
+    settings = harness.settings.model_copy(
+        update={"api_keys": [SecretStr("k1")], "api_metrics_public": True}
+    )
+    async with (
+        running_api(settings, harness.client) as url,
+        httpx.AsyncClient(base_url=url) as http,
+    ):
+        assert (await http.get("/metrics")).status_code == 200
+        assert (await http.get("/jobs/j-1")).status_code == 401  # the rest still keyed
