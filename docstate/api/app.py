@@ -31,7 +31,8 @@ wait, or a Server-Sent Events stream), act on them (cancel, retry, skip, pause, 
 and read any document's history, lineage and content.
 
 Every error has one shape: `{"error": {"code", "message", "details"}}`. When API keys are
-configured, every endpoint but `/health` needs an `X-Api-Key` header.
+configured, every endpoint but `/health` needs an `X-Api-Key` header (`/metrics`, the
+Prometheus metrics, also takes the key as `Authorization: Bearer`).
 """
 
 
