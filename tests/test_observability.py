@@ -3,6 +3,7 @@ trace from submit to projection write, JSON logs with document ids."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import signal
@@ -226,10 +227,17 @@ async def test_the_api_serves_metrics_of_its_requests_watcher_and_documents(
         api.http.headers["X-Api-Key"] = "k1"
         # a file that naps 1 s: the stream is watching before the job ends
         job_id = await api.submit(("a.txt", b"x"), type="sleeper", metadata='{"sleep": 1}')
-        async with api.http.stream("GET", f"/api/v1/progress/{job_id}/stream") as stream:
-            lines = [line async for line in stream.aiter_lines()]
+
+        async def streamed() -> list[str]:
+            async with api.http.stream("GET", f"/api/v1/progress/{job_id}/stream") as stream:
+                return [line async for line in stream.aiter_lines()]
+
+        # followed both ways at once: a progress stream, and a long poll
+        lines, waited = await asyncio.gather(
+            streamed(), api.http.get(f"/jobs/{job_id}", params={"wait": 30})
+        )
         assert "event: end" in lines
-        assert (await api.http.get(f"/jobs/{job_id}")).json()["status"] == "completed"
+        assert waited.json()["status"] == "completed"
         assert (await api.http.get("/no/such/page")).status_code == 404
         del api.http.headers["X-Api-Key"]
         bearer = {"Authorization": "Bearer k1"}  # what Prometheus' `authorization` sends
@@ -244,7 +252,8 @@ async def test_the_api_serves_metrics_of_its_requests_watcher_and_documents(
     duration = "docstate_http_request_duration_seconds_count"
     assert value(metrics, duration, method="POST", route="/submit") == 1
     assert value(metrics, duration, route="/api/v1/progress/{document_id:path}/stream") == 1
-    assert value(metrics, "docstate_watcher_reads_total") >= 1
+    assert value(metrics, "docstate_watcher_reads_total", watcher="documents") >= 1
+    assert value(metrics, "docstate_watcher_reads_total", watcher="jobs") >= 1
     # the job's end and its file's changes reached the stream while it watched
     assert value(metrics, "docstate_watcher_lag_seconds_count") >= 1
     assert value(metrics, "docstate_documents", doc_type="sleeper", status="completed") == 1

@@ -49,7 +49,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = client is None
         serving = client or await Client.connect(settings)
-        jobs = JobWatcher(serving.queries.engine)
+        jobs = JobWatcher(serving.queries.engine, on_read=metrics.job_read)
         app.state.services = Services(serving, settings, jobs)
         metrics.watch(serving.queries)
         serving.watcher.observer = metrics

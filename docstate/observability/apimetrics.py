@@ -4,8 +4,9 @@
   as ``/jobs/{job_id}``; ``unmatched`` for a path no route has) and ``status``;
 - ``docstate_http_request_duration_seconds`` (histogram) by ``method`` and ``route``
   (a Server-Sent Events stream counts until it ends);
-- ``docstate_watcher_reads_total``: the queries of the client's watcher, which serves
-  every wait and progress stream of the process;
+- ``docstate_watcher_reads_total`` by ``watcher``: the queries of the client's watcher
+  (``documents``), which serves every wait and progress stream of the process, and of
+  the one behind ``GET /jobs/{id}?wait`` (``jobs``);
 - ``docstate_watcher_lag_seconds`` (histogram): a document's change (its row's
   ``updated_at``, so the projection write lag is part of it) to the watcher handing it
   to the waits and streams watching it;
@@ -75,7 +76,8 @@ class ApiMetrics:
         )
         self.watcher_reads = Counter(
             "docstate_watcher_reads",
-            "queries of the watcher serving waits and progress streams",
+            "queries of the watchers serving waits and progress streams",
+            ["watcher"],
             registry=self.registry,
         )
         self.watcher_lag = Histogram(
@@ -97,7 +99,11 @@ class ApiMetrics:
         self.duration.labels(method=method, route=route).observe(seconds)
 
     def read(self) -> None:
-        self.watcher_reads.inc()
+        self.watcher_reads.labels(watcher="documents").inc()
+
+    def job_read(self) -> None:
+        """The job watcher (``?wait``) queried once."""
+        self.watcher_reads.labels(watcher="jobs").inc()
 
     def delivered(self, lag: float) -> None:
         self.watcher_lag.observe(lag)
