@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -292,21 +292,25 @@ class Watcher:
             return
         for change in changes:
             subs = served.get(change.record.id, set())
-            # a row read again unchanged (a closed status awaiting confirmation) is no
-            # new delivery
-            fresh = [s for s in subs if s.record != change.record]
+            if self.observer is not None:
+                self._observe(self.observer, change.record, subs)
             for sub in subs:
                 sub.take(change, self.buffer_limit)
-            if self.observer is not None and fresh:
-                self._observe(change.record, min(s.since for s in fresh))
 
-    def _observe(self, record: DocumentRecord, watched_since: datetime) -> None:
-        """Report the lag of ``record``'s change if it happened while watched (a row read
-        when someone starts watching may be hours old: that is no lag)."""
-        assert self.observer is not None
+    @staticmethod
+    def _observe(
+        observer: WatchObserver, record: DocumentRecord, subs: Iterable[_Subscription]
+    ) -> None:
+        """Report the lag of ``record``'s change (before ``subs`` take it) if it is new to
+        one of them and happened while it watched: a row read again unchanged (a closed
+        status awaiting confirmation) is no new delivery, and one read when someone starts
+        watching may be hours old, which is no lag."""
+        fresh = [s.since for s in subs if s.record != record]
+        if not fresh:
+            return
         changed = record.updated_at
         if changed.tzinfo is None:
             changed = changed.replace(tzinfo=UTC)  # SQLite hands back naive UTC
-        if changed >= watched_since:
+        if changed >= min(fresh):
             lag = (datetime.now(UTC) - changed).total_seconds()
-            self.observer.delivered(max(0.0, lag))  # another host's clock may run ahead
+            observer.delivered(max(0.0, lag))  # another host's clock may run ahead
