@@ -75,6 +75,9 @@ class Settings(BaseSettings):
         api_max_upload: Largest request body ``POST /submit`` accepts, in bytes.
         api_default_type: Document type of a job's files when the request names none.
         api_keepalive: Seconds between keep-alive comments on an idle SSE stream.
+        api_metrics_public: Serve the API's ``/metrics`` without a key even when
+            ``api_keys`` are set (for a scraper that can send no header; keep the port
+            private then).
         api_public_url: Base URL put in links the API returns (content URLs); by
             default the address the request came to.
         fetch_allow_private: Let content URLs name loopback, link-local and private
@@ -136,6 +139,7 @@ class Settings(BaseSettings):
     api_default_type: str = "file"
     api_keepalive: float = Field(default=15.0, gt=0)
     api_public_url: str | None = None
+    api_metrics_public: bool = False
     fetch_allow_private: bool = False
     fetch_max_bytes: int = Field(default=512 * 1024 * 1024, ge=1)
     fetch_timeout: float = Field(default=60.0, gt=0)

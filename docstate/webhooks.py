@@ -19,6 +19,7 @@ import httpx
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
+from temporalio.common import MetricCounter, MetricMeter
 
 from docstate.api.jobview import JobView
 from docstate.api.models import ObjectOut
@@ -66,6 +67,9 @@ class WebhookSender:
         retry_for: How long after the first attempt a failure is retried.
         allow_private: Whether loopback, link-local and private targets are allowed.
         public_url: Base of the content URLs in the body.
+        meter: Where ``docstate_webhook_deliveries`` is counted, by ``outcome``:
+            ``delivered``, ``retrying`` (failed, tried again later), ``gave_up`` (failed
+            for good, or the URL refused), ``not_configured`` (no secret here).
     """
 
     def __init__(
@@ -76,12 +80,18 @@ class WebhookSender:
         retry_for: timedelta = timedelta(hours=1),
         allow_private: bool = False,
         public_url: str = "",
+        meter: MetricMeter | None = None,
     ) -> None:
         self.queries = queries
         self.secret = secret
         self.retry_for = retry_for
         self.policy = FetchPolicy(timeout=TIMEOUT, allow_private=allow_private)
         self.public_url = public_url
+        self.deliveries: MetricCounter | None = None
+        if meter is not None:
+            self.deliveries = meter.create_counter(
+                "docstate_webhook_deliveries", "webhook delivery attempts, by outcome"
+            )
 
     async def body(self, document_id: str) -> bytes | None:
         assert self.queries is not None
@@ -98,9 +108,22 @@ class WebhookSender:
     async def deliver(self, request: WebhookRequest) -> WebhookOutcome:
         """POST the document's end to its callback URL, once."""
         if self.queries is None or self.secret is None:
-            return WebhookOutcome(
+            outcome = WebhookOutcome(
                 delivered=False, retry=False, detail="not sent: no DOCSTATE_WEBHOOK_SECRET"
             )
+            return self._counted(outcome, "not_configured")
+        outcome = await self._send(request)
+        if outcome.delivered:
+            return self._counted(outcome, "delivered")
+        return self._counted(outcome, "retrying" if outcome.retry else "gave_up")
+
+    def _counted(self, outcome: WebhookOutcome, name: str) -> WebhookOutcome:
+        if self.deliveries is not None:
+            self.deliveries.add(1, {"outcome": name})
+        return outcome
+
+    async def _send(self, request: WebhookRequest) -> WebhookOutcome:
+        assert self.secret is not None
         try:
             address = await allowed_address(request.url, self.policy)
         except ContentError as err:
@@ -138,9 +161,11 @@ class WebhookSender:
         )
 
 
-def webhook_sender(settings: Settings, engine: AsyncEngine) -> WebhookSender:
+def webhook_sender(
+    settings: Settings, engine: AsyncEngine, meter: MetricMeter | None = None
+) -> WebhookSender:
     """The sender ``settings`` configure (``webhook_*``), reading the projection at
-    ``engine``."""
+    ``engine`` (and counting its deliveries on ``meter``, if given)."""
     secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else None
     return WebhookSender(
         ProjectionQueries(engine),
@@ -148,6 +173,7 @@ def webhook_sender(settings: Settings, engine: AsyncEngine) -> WebhookSender:
         retry_for=settings.webhook_retry_for,
         allow_private=settings.webhook_allow_private,
         public_url=settings.api_public_url or "",
+        meter=meter,
     )
 
 

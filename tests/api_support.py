@@ -14,12 +14,14 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from temporalio.client import Client as TemporalClient
 
 from docstate import Client, DocumentType, Registry, Settings
 from docstate.api import create_app
 from docstate.devserver import free_port
 from docstate.engine import build_worker
 from docstate.jobs import JOB
+from docstate.projection import Writer
 from docstate.projection.catalog import publish_types
 from docstate.webhooks import WebhookSender
 from tests import pipelines as p
@@ -70,18 +72,25 @@ class Api:
 
 @asynccontextmanager
 async def api_for(
-    harness: Harness, webhooks: WebhookSender | None = None, **overrides: Any
+    harness: Harness,
+    webhooks: WebhookSender | None = None,
+    *,
+    temporal: TemporalClient | None = None,
+    writer: Writer | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Api]:
     """The API over ``harness``, with a worker running :data:`API_TYPES` (and sending
-    webhooks through ``webhooks``)."""
+    webhooks through ``webhooks``); both on ``temporal`` and ``writer`` when given (a
+    traced client and writer), else the harness's."""
     settings = harness.settings.model_copy(update={"api_keepalive": 0.5, **overrides})
-    client = Client(harness.temporal, settings, harness.queries, harness.blobs)
+    temporal = temporal or harness.temporal
+    client = Client(temporal, settings, harness.queries, harness.blobs)
     await publish_types(harness.engine, API_TYPES)
     worker = build_worker(
-        harness.temporal,
+        temporal,
         task_queue=settings.task_queue,
         registry=Registry(API_TYPES),
-        writer=harness.writer,
+        writer=writer or harness.writer,
         blobs=harness.blobs,
         inline_threshold=settings.inline_threshold,
         webhooks=webhooks,

@@ -109,3 +109,21 @@ def test_health_order_secrets_and_volumes(stack: dict[str, Any]) -> None:
         assert not re.search(rf"{secret}: (?!\$)", text), f"{secret} is written literally"
     assert set(stack["volumes"]) == {"postgresql-data", "minio-data"}
     assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_prometheus_scrapes_every_job_the_alerts_name(stack: dict[str, Any]) -> None:
+    scrape = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    assert scrape["rule_files"] == ["alerts.yml"]
+    jobs = {job["job_name"]: job for job in scrape["scrape_configs"]}
+    alerts = (ROOT / "deploy/prometheus/alerts.yml").read_text()
+    assert set(re.findall(r'job="([a-z-]+)"', alerts)) == set(jobs)
+    services = stack["services"]
+    ports = {"docstate-worker": "DOCSTATE_METRICS_PORT", "docstate-api": "--port"}
+    for name, job in jobs.items():
+        (target,) = job["dns_sd_configs"]
+        (service,) = target["names"]
+        settings = services[service].get("environment", {})
+        command = services[service]["command"]
+        wanted = ports[name]
+        port = settings.get(wanted) or command[command.index(wanted) + 1]
+        assert int(port) == target["port"], (name, port)

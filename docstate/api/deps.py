@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import SecretStr
 
 from docstate.api.watch import JobWatcher
 from docstate.client import Client
@@ -62,14 +63,39 @@ async def require_key(
     about which key came close; the key itself is never logged.
     """
     keys = services(request).settings.api_keys
-    if not keys:
-        return
-    given = (key or "").encode()
+    if keys and not _matches(keys, key):
+        raise ApiError(401, "unauthorized", "a valid X-Api-Key header is required")
+
+
+def _matches(keys: list[SecretStr], given: str | None) -> bool:
+    """Whether ``given`` is one of ``keys``, every one compared in constant time."""
+    encoded = (given or "").encode()
     matched = False
     for expected in keys:
-        matched |= hmac.compare_digest(given, expected.get_secret_value().encode())
-    if not matched:
-        raise ApiError(401, "unauthorized", "a valid X-Api-Key header is required")
+        matched |= hmac.compare_digest(encoded, expected.get_secret_value().encode())
+    return matched
+
+
+_bearer = HTTPBearer(auto_error=False, description="one of DOCSTATE_API_KEYS, for scrapers")
+
+
+async def require_metrics_key(
+    request: Request,
+    key: Annotated[str | None, Security(_api_key)] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+) -> None:
+    """``/metrics`` takes a key like every endpoint, in ``X-Api-Key`` or as
+    ``Authorization: Bearer <key>`` (what Prometheus' ``authorization`` setting sends);
+    none is asked when ``api_metrics_public`` is set.
+    """
+    settings = services(request).settings
+    if not settings.api_keys or settings.api_metrics_public:
+        return
+    given = key if key else (bearer.credentials if bearer else None)
+    if not _matches(settings.api_keys, given):
+        raise ApiError(
+            401, "unauthorized", "a valid X-Api-Key or Authorization: Bearer key is required"
+        )
 
 
 async def check_callback(services: Services, url: str | None) -> str | None:

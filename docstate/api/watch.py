@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,11 +28,18 @@ class JobWatcher:
     Args:
         engine: The projection.
         interval: Seconds between checks.
+        on_read: Called at each check (one query): the API's metrics count them.
     """
 
-    def __init__(self, engine: AsyncEngine, interval: float = 0.25) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        interval: float = 0.25,
+        on_read: Callable[[], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.interval = interval
+        self.on_read = on_read
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -84,6 +92,8 @@ class JobWatcher:
             .where(documents.c.root_id.in_(ids))
             .group_by(documents.c.root_id)
         )
+        if self.on_read is not None:
+            self.on_read()
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         return {root for root, files, moving, ended in rows if ended or (files and not moving)}

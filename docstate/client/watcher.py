@@ -9,6 +9,9 @@ something was committed (the tick then only guards against lost notifications), 
 once when someone starts watching; never closer together than ``min_gap``, which caps
 the rate however many batches commit. The task starts with the first subscription and
 ends with the last.
+
+An optional :class:`WatchObserver` (the API's metrics) is told of every read and of
+every change handed over that happened while its document was watched, with its lag.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,12 +37,25 @@ def _settled(record: DocumentRecord) -> bool:
     return record.status.settled
 
 
+class WatchObserver(Protocol):
+    """What a watcher reports of itself (metrics)."""
+
+    def read(self) -> None:
+        """One change read (one query) happened."""
+
+    def delivered(self, lag: float) -> None:
+        """A document changed while watched, and its change reached its waiters and
+        streams ``lag`` seconds after the change's time (its row's ``updated_at``)."""
+
+
 @dataclass(eq=False)
 class _Subscription:
     """One waiter or stream on one document, and how far it has been served."""
 
     document_id: str
     events: bool
+    since: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """When it started watching: changes older than that are not lag."""
     version: int = -1
     """The newest document row version handed over."""
     position: int = -1
@@ -117,6 +135,8 @@ class Watcher:
         )
         self.reads = 0
         """Change reads so far, each one query."""
+        self.observer: WatchObserver | None = None
+        """Told of every read and delivery (the API's metrics), when set."""
         self._subs: dict[str, set[_Subscription]] = {}
         self._poke = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -251,6 +271,8 @@ class Watcher:
     async def _read(self) -> None:
         self._last_read = time.monotonic()
         self.reads += 1
+        if self.observer is not None:
+            self.observer.read()
         # Served from this read: the subscriptions whose marks it asks with. One that
         # comes while it runs waits for the next read (its subscription poked), or it
         # would take events after somebody else's mark and miss those before.
@@ -270,5 +292,26 @@ class Watcher:
                     sub.wake.set()
             return
         for change in changes:
-            for sub in served.get(change.record.id, ()):
+            subs = served.get(change.record.id, set())
+            if self.observer is not None:
+                self._observe(self.observer, change.record, subs)
+            for sub in subs:
                 sub.take(change, self.buffer_limit)
+
+    @staticmethod
+    def _observe(
+        observer: WatchObserver, record: DocumentRecord, subs: Iterable[_Subscription]
+    ) -> None:
+        """Report the lag of ``record``'s change (before ``subs`` take it) if it is new to
+        one of them and happened while it watched: a row read again unchanged (a closed
+        status awaiting confirmation) is no new delivery, and one read when someone starts
+        watching may be hours old, which is no lag."""
+        fresh = [s.since for s in subs if s.record != record]
+        if not fresh:
+            return
+        changed = record.updated_at
+        if changed.tzinfo is None:
+            changed = changed.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+        if changed >= min(fresh):
+            lag = (datetime.now(UTC) - changed).total_seconds()
+            observer.delivered(max(0.0, lag))  # another host's clock may run ahead

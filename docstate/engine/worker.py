@@ -36,6 +36,7 @@ from docstate.engine.workflow import DocumentWorkflow
 from docstate.jobs import with_jobs
 from docstate.observability.metrics import (
     MeteredWriter,
+    MeterGauges,
     ProjectionGauges,
     TransitionMetrics,
     prometheus_config,
@@ -159,7 +160,9 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
             max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
             shutdown_grace=settings.shutdown_grace,
             interceptors=interceptors,
-            webhooks=webhook_sender(settings, engine),
+            webhooks=webhook_sender(
+                settings, engine, runtime.metric_meter if metrics is not None else None
+            ),
             retention=RetentionSweeper(engine, blobs) if settings.retention else None,
         )
         if settings.retention:
@@ -191,4 +194,4 @@ def _gauges(
     if runtime is None:
         return contextlib.nullcontext()
     queries = ProjectionQueries(engine)
-    return ProjectionGauges(queries, runtime.metric_meter, interval.total_seconds())
+    return ProjectionGauges(queries, MeterGauges(runtime.metric_meter), interval.total_seconds())

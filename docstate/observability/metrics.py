@@ -9,7 +9,10 @@ Prometheus exporter (its runtime metrics: task slots, poll latencies, schedule-t
   ``transition``;
 - ``docstate_projection_write_lag_seconds`` (histogram): a write's event to its commit;
 - ``docstate_documents`` by ``doc_type`` and ``status``, and
-  ``docstate_oldest_waiting_seconds``: read from the projection every interval.
+  ``docstate_oldest_waiting_seconds``: read from the projection every interval;
+- ``docstate_webhook_deliveries`` by ``outcome`` (see :mod:`docstate.webhooks`).
+
+The HTTP API's own ``/metrics`` is :mod:`docstate.observability.apimetrics`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from temporalio import activity
@@ -119,23 +122,50 @@ class MeteredWriter:
         await self.writer.close()
 
 
+class GaugeSink(Protocol):
+    """Where :class:`ProjectionGauges` puts what it reads (a meter, a Prometheus registry)."""
+
+    def documents(self, n: int, doc_type: str, status: str) -> None:
+        """Set the count of ``doc_type`` documents in ``status``."""
+
+    def oldest_waiting(self, seconds: float) -> None:
+        """Set the age of the oldest waiting document."""
+
+
+class MeterGauges:
+    """The projection gauges on a Temporal runtime's meter (the worker's metrics)."""
+
+    def __init__(self, meter: MetricMeter) -> None:
+        self._documents = meter.create_gauge("docstate_documents", "documents by type and status")
+        self._oldest_waiting = meter.create_gauge_float(
+            "docstate_oldest_waiting_seconds", "age of the oldest waiting document", "s"
+        )
+
+    def documents(self, n: int, doc_type: str, status: str) -> None:
+        self._documents.set(n, {"doc_type": doc_type, "status": status})
+
+    def oldest_waiting(self, seconds: float) -> None:
+        self._oldest_waiting.set(seconds)
+
+
 class ProjectionGauges:
     """Documents by type and status, and the oldest waiting one, read from the projection.
 
     Two grouped queries per ``interval``, whatever the number of documents watched.
+
+    Args:
+        queries: The projection.
+        sink: Where the values go.
+        interval: Seconds between reads (of the loop, and of :meth:`refresh_if_older`).
     """
 
-    def __init__(
-        self, queries: ProjectionQueries, meter: MetricMeter, interval: float = 15.0
-    ) -> None:
+    def __init__(self, queries: ProjectionQueries, sink: GaugeSink, interval: float = 15.0) -> None:
         self.queries = queries
         self.interval = interval
-        self.documents = meter.create_gauge("docstate_documents", "documents by type and status")
-        self.oldest_waiting = meter.create_gauge_float(
-            "docstate_oldest_waiting_seconds", "age of the oldest waiting document", "s"
-        )
+        self.sink = sink
         self._seen: set[tuple[str, str]] = set()
         self._task: asyncio.Task[None] | None = None
+        self._refreshed = -float("inf")
 
     async def refresh(self) -> None:
         """Read the counts now and set the gauges (a pair that went away is set to 0)."""
@@ -144,7 +174,7 @@ class ProjectionGauges:
             key = (doc_type, status.value)
             counts[key] = counts.get(key, 0) + n
         for (doc_type, status_name), n in counts.items():
-            self.documents.set(n, {"doc_type": doc_type, "status": status_name})
+            self.sink.documents(n, doc_type, status_name)
         self._seen = set(counts)
         query = sa.select(sa.func.min(documents.c.updated_at)).where(
             documents.c.status == Status.WAITING.value
@@ -154,7 +184,14 @@ class ProjectionGauges:
         if oldest is not None and oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=UTC)  # SQLite hands back naive UTC
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-        self.oldest_waiting.set(age)
+        self.sink.oldest_waiting(age)
+        self._refreshed = time.monotonic()
+
+    async def refresh_if_older(self) -> None:
+        """:meth:`refresh`, unless it ran less than ``interval`` ago (at a scrape: the
+        queries run only as often as the interval allows, and only when scraped)."""
+        if time.monotonic() - self._refreshed >= self.interval:
+            await self.refresh()
 
     async def __aenter__(self) -> ProjectionGauges:
         self._task = asyncio.create_task(self._loop())

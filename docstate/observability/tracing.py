@@ -5,9 +5,11 @@ With ``DOCSTATE_TRACING=true``, every client and worker DocState builds carries 
 Temporal SDK's ``TracingInterceptor`` (spans ``StartWorkflow``, ``RunWorkflow``,
 ``StartActivity``, ``RunActivity``, linked across processes through workflow headers),
 and the projection writes of a transition are a span of their own with the document id
-as an attribute. Spans go to the tracer provider the process has; if it has none,
-DocState installs one exporting OTLP over HTTP, configured by the standard ``OTEL_*``
-variables (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``, ...).
+as an attribute. In the HTTP API, FastAPI traces each request (a server span), the
+ancestor of the workflow starts it makes. Spans go to the tracer provider the process
+has; if it has none, DocState installs one exporting OTLP over HTTP, configured by the
+standard ``OTEL_*`` variables (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``,
+...).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from docstate.projection.writer import Writer
 
 try:  # the `tracing` extra: DocState runs without OpenTelemetry installed
     from opentelemetry import trace
+    from opentelemetry.trace import Tracer
     from temporalio.contrib.opentelemetry import TracingInterceptor
 except ImportError:  # pragma: no cover - exercised only where the extra is absent
     trace = None  # type: ignore[assignment]
@@ -34,15 +37,26 @@ def tracing_interceptors(settings: Settings) -> list[TracingInterceptor]:
     Raises:
         ConfigurationError: when tracing is on but OpenTelemetry is not installed.
     """
+    tracer = docstate_tracer(settings)
+    return [] if tracer is None else [TracingInterceptor(tracer)]
+
+
+def docstate_tracer(settings: Settings) -> Tracer | None:
+    """DocState's tracer (the interceptors' and the projection writes'), or None when off;
+    sets up the process's tracer provider when it has none.
+
+    Raises:
+        ConfigurationError: when tracing is on but OpenTelemetry is not installed.
+    """
     if not settings.tracing:
-        return []
+        return None
     if trace is None:
         raise ConfigurationError(
             "DOCSTATE_TRACING is on but OpenTelemetry is not installed: "
             "pip install 'docstate[tracing]'"
         )
     _ensure_provider()
-    return [TracingInterceptor(trace.get_tracer(TRACER_NAME))]
+    return trace.get_tracer(TRACER_NAME)
 
 
 def _ensure_provider() -> None:
