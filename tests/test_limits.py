@@ -10,20 +10,23 @@ import asyncio
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata as Metadata
 from temporalio.client import Client as TemporalClient
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from docstate import Document, DocumentType, State, Status, Transition
 from docstate.config import load_settings
+from docstate.engine import limits
 from docstate.errors import ConfigurationError, PipelineDefinitionError
 from docstate.model import KeyLimits
 from docstate.projection import create_engine
 from docstate.projection.leases import KeyLeases
+from docstate.protocol import workflow_id
 from tests.conftest import Harness
 
 runs: dict[str, list[tuple[float, float]]] = defaultdict(list)
@@ -80,6 +83,18 @@ async def two_workers(
         await other.close()
 
 
+async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    for _ in range(300):
+        if await check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def holds(leases: KeyLeases, key: str, doc_id: str) -> bool:
+    return await leases.holders(key) == [workflow_id(doc_id)]
+
+
 def most_at_once(intervals: list[tuple[float, float]]) -> int:
     """The most intervals that overlap at any moment."""
     edges = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
@@ -119,20 +134,59 @@ async def test_a_limited_key_runs_at_most_n_transitions_at_once(
 
 async def test_a_document_waiting_for_its_key_can_be_cancelled(harness: Harness) -> None:
     key = f"one-{uuid.uuid4().hex[:8]}"
+    holder, waiter = f"{key}-holder", f"{key}-waiter"
+    leases = KeyLeases(harness.engine)
     async with harness.worker(KEYED, key_limits=KeyLimits(per_key={key: 1})):
         await harness.client.submit(
-            b"x", type="keyed", id=f"{key}-a", fairness_key=key, metadata={"sleep": 3}
+            b"x", type="keyed", id=holder, fairness_key=key, metadata={"sleep": 3}
         )
-        await harness.client.submit(b"x", type="keyed", id=f"{key}-b", fairness_key=key)
-        leases = KeyLeases(harness.engine)
-        for _ in range(100):
-            if await leases.holders(key):
-                break
-            await asyncio.sleep(0.05)
-        await harness.client.cancel(f"{key}-b")
-        assert (await harness.client.wait(f"{key}-b", timeout=30)).status is Status.CANCELLED
-        assert (await harness.client.wait(f"{key}-a", timeout=30)).status is Status.COMPLETED
+        await eventually(lambda: holds(leases, key, holder), f"{holder} holds the slot")
+        await harness.client.submit(b"x", type="keyed", id=waiter, fairness_key=key)
+        waiting = harness.temporal.get_workflow_handle(workflow_id(waiter))
+
+        async def shows_it_waits() -> bool:  # in the web UI's "current details"
+            meta = await waiting.query("__temporal_workflow_metadata", result_type=Metadata)
+            return "waits for a slot" in meta.current_details
+
+        await eventually(shows_it_waits, f"{waiter} shows it waits")
+        await harness.client.cancel(waiter)
+        assert (await harness.client.wait(waiter, timeout=30)).status is Status.CANCELLED
+        assert (await harness.client.wait(holder, timeout=30)).status is Status.COMPLETED
     assert len(runs[key]) == 1, "the cancelled document ran"
+
+
+async def test_a_long_wait_continues_as_new_and_cancel_gives_the_slot_back(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Waits of 50 ms and renewals every 200 ms: the waiting document's history grows
+    past what the tests' server suggests continuing as new at (120 events)."""
+    monkeypatch.setattr(limits, "LONGEST_WAIT", timedelta(milliseconds=50))
+    monkeypatch.setattr(limits, "RENEW_EVERY", timedelta(milliseconds=200))
+    key = f"one-{uuid.uuid4().hex[:8]}"
+    holder, waiter = f"{key}-holder", f"{key}-waiter"
+    leases = KeyLeases(harness.engine)
+    async with harness.worker(KEYED_QUEUED, key_limits=KeyLimits(per_key={key: 1})):
+        await harness.client.submit(
+            b"x", type="keyed_queued", id=holder, fairness_key=key, metadata={"sleep": 60}
+        )
+        await eventually(lambda: holds(leases, key, holder), f"{holder} holds the slot")
+        await harness.client.submit(b"x", type="keyed_queued", id=waiter, fairness_key=key)
+        waiting = harness.temporal.get_workflow_handle(workflow_id(waiter))
+        first_run = (await waiting.describe()).run_id
+
+        async def continued() -> bool:
+            return (await waiting.describe()).run_id != first_run
+
+        await eventually(continued, f"{waiter} continues as new while it waits")
+        first = await leases.expiry(key)
+        assert first is not None
+        await asyncio.sleep(1.5)  # the server fires timers about a second apart at best
+        assert (await leases.expiry(key) or first) > first, "the holder's lease was not renewed"
+        # Cancelled from Temporal mid-transition: the slot is given back, the waiter runs.
+        await harness.temporal.get_workflow_handle(workflow_id(holder)).cancel()
+        assert (await harness.client.wait(holder, timeout=30)).status is Status.CANCELLED
+        assert (await harness.client.wait(waiter, timeout=30)).status is Status.COMPLETED
+    assert await leases.holders(key) == []
 
 
 async def test_a_rate_limited_transition_starts_at_most_its_rate_across_workers(

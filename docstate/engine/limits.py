@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from datetime import timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from pydantic import BaseModel
 from temporalio import workflow
@@ -79,8 +79,15 @@ class KeyLimiting:
     _doc: Document
     _cancel_requested: bool
 
+    def _continue_as_new(self, spec: PipelineSpec) -> NoReturn:
+        raise NotImplementedError  # the workflow's
+
     async def _take_slot(self, spec: PipelineSpec) -> LeaseRequest | None:
         """Wait for a slot of the document's key; ``None`` when its key has no limit.
+
+        A long wait grows the history by a timer and a local activity each try: when
+        Temporal suggests it, the document continues as new and its next run, in the
+        same state, waits on.
 
         Raises:
             asyncio.CancelledError: when the document is cancelled while it waits.
@@ -101,6 +108,8 @@ class KeyLimiting:
                 await workflow.wait_condition(lambda: self._cancel_requested, timeout=wait)
             if self._cancel_requested:
                 raise asyncio.CancelledError("cancelled while waiting for a slot")
+            if workflow.info().is_continue_as_new_suggested():
+                self._continue_as_new(spec)
             wait = min(wait * 1.5, LONGEST_WAIT)
         if wait != FIRST_WAIT:
             workflow.set_current_details("")

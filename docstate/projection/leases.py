@@ -87,6 +87,14 @@ class KeyLeases:
             )
             return list(rows)
 
+    async def expiry(self, key: str) -> datetime | None:
+        """When the last of ``key``'s leases lapses unless renewed (``None``: none)."""
+        async with self.engine.connect() as conn:
+            latest: datetime | None = await conn.scalar(
+                sa.select(sa.func.max(leases.c.expires_at)).where(leases.c.key == key)
+            )
+            return latest
+
     @staticmethod
     async def _renew(
         conn: AsyncConnection, key: str, holder: str, expires: datetime, below: int | None = None
