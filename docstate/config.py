@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from docstate.durations import parse_duration
 from docstate.errors import ConfigurationError
+from docstate.model import KeyLimits, SlotCount
 
 
 class Settings(BaseSettings):
@@ -95,6 +96,11 @@ class Settings(BaseSettings):
         watch_interval: Seconds between a client's reads of what changed for the
             documents it waits on or follows, when nothing pushes (SQLite, or PostgreSQL
             while its LISTEN connection is down).
+        key_concurrency: Transitions of one fairness key that may run at once, across
+            all workers (unset: no limit). Documents keep the limits of the worker that
+            started them.
+        key_concurrency_per_key: Limits of particular keys, ``key=N`` pairs
+            (comma-separated in the environment), whether or not ``key_concurrency`` is set.
     """
 
     model_config = SettingsConfigDict(env_prefix="DOCSTATE_", extra="ignore")
@@ -149,11 +155,31 @@ class Settings(BaseSettings):
     retention: timedelta | None = None
     retention_interval: timedelta = timedelta(hours=1)
     watch_interval: float = Field(default=0.2, gt=0)
+    key_concurrency: int | None = Field(default=None, ge=1)
+    key_concurrency_per_key: Annotated[dict[str, SlotCount], NoDecode] = {}
 
     @property
     def encryption_on(self) -> bool:
         """Whether payloads and local blobs are encrypted (keys are set)."""
         return self.encryption_keys is not None or self.encryption_keys_file is not None
+
+    @property
+    def key_limits(self) -> KeyLimits:
+        """The per-key concurrency limits these settings name."""
+        return KeyLimits(default=self.key_concurrency, per_key=self.key_concurrency_per_key)
+
+    @field_validator("key_concurrency_per_key", mode="before")
+    @classmethod
+    def _key_limits(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        limits: dict[str, int] = {}
+        for pair in filter(None, (p.strip() for p in value.split(","))):
+            key, sep, limit = pair.rpartition("=")
+            if not sep or not key.strip() or not limit.strip().isdigit():
+                raise ValueError(f"{pair!r} is not key=N (N a whole number)")
+            limits[key.strip()] = int(limit)
+        return limits
 
     @field_validator("pipelines", "codec_cors_origins", "api_keys", mode="before")
     @classmethod

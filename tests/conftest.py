@@ -24,6 +24,7 @@ from docstate import Client, DocumentType, Registry, Settings
 from docstate.blobs import BlobStore, make_blob_store
 from docstate.devserver import DYNAMIC_CONFIG, SQLITE_PRAGMAS, free_port, temporal_binary
 from docstate.engine import build_worker
+from docstate.model import KeyLimits
 from docstate.projection import (
     CoalescingWriter,
     ProjectionQueries,
@@ -33,6 +34,7 @@ from docstate.projection import (
     create_engine,
     upgrade,
 )
+from docstate.projection.leases import KeyLeases
 from docstate.projection.schema import metadata
 from docstate.protocol import SEARCH_ATTRIBUTES
 from docstate.temporal import connect_temporal
@@ -178,7 +180,11 @@ class Harness:
         await self.engine.dispose()
 
     def new_worker(
-        self, *types: DocumentType, writer: Writer | None = None, blobs: BlobStore | None = None
+        self,
+        *types: DocumentType,
+        writer: Writer | None = None,
+        blobs: BlobStore | None = None,
+        key_limits: KeyLimits | None = None,
     ) -> Worker:
         return build_worker(
             self.temporal,
@@ -187,6 +193,8 @@ class Harness:
             writer=writer or self.writer,
             blobs=blobs or self.blobs,
             inline_threshold=self.settings.inline_threshold,
+            leases=KeyLeases(self.engine),
+            key_limits=key_limits or self.settings.key_limits,
         )
 
     async def run_script(self, script: Path, *types: DocumentType) -> str:
@@ -212,9 +220,15 @@ class Harness:
 
     @asynccontextmanager
     async def worker(
-        self, *types: DocumentType, writer: Writer | None = None, blobs: BlobStore | None = None
+        self,
+        *types: DocumentType,
+        writer: Writer | None = None,
+        blobs: BlobStore | None = None,
+        key_limits: KeyLimits | None = None,
     ) -> AsyncIterator[Worker]:
-        async with self.new_worker(*types, writer=writer, blobs=blobs) as running:
+        async with self.new_worker(
+            *types, writer=writer, blobs=blobs, key_limits=key_limits
+        ) as running:
             yield running
 
 

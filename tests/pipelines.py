@@ -198,3 +198,8 @@ ALL = (*ALL, LEAF, SLEEPER, FAN, FAN_STRICT, FAN_NARROW)
 
 LOCAL = _linear("local", ("parse", parse), ("enrich", flaky), ("check", reject), local=True)
 ALL = (*ALL, LOCAL)
+
+# Limits (not in ALL: a rate-limited transition brings a second worker on its own queue).
+RATE_LIMITED = _linear("rate_limited", ("parse", parse), rate_limit=50)
+ONE_AT_A_TIME = "one-at-a-time"
+"""A fairness key the replay scenarios limit to one transition at once."""

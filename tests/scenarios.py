@@ -24,13 +24,14 @@ from temporalio.testing import WorkflowEnvironment
 
 from docstate import Settings, Status
 from docstate.devserver import temporal_binary
+from docstate.model import KeyLimits
 from docstate.projection import upgrade
 from docstate.protocol import LOCAL_STEPS_PER_RUN, SEARCH_ATTRIBUTES, workflow_id
 from tests import pipelines as p
 from tests.conftest import Harness
 
 HISTORIES = Path(__file__).parent / "histories"
-GENERATION = "5-lean-steps"
+GENERATION = "6-limits"
 """Where ``record()`` writes: one folder per engine generation. Older folders stay, so
 documents started under an earlier engine (task-queue transitions, before short ones
 ran locally) keep replaying."""
@@ -39,6 +40,9 @@ ran locally) keep replaying."""
 # Temporal suggests continuing as new this early, so that a fan-out of a few dozen
 # children continues as new midway (the tests' dev server has the same setting).
 SUGGEST_CONTINUE_AS_NEW = ["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=120"]
+
+
+LIMITS = KeyLimits(per_key={p.ONE_AT_A_TIME: 1})
 
 
 async def _settled(h: Harness, doc_id: str, status: Status) -> None:
@@ -118,6 +122,28 @@ async def long_local_run(h: Harness, doc_id: str) -> None:
     await _settled(h, doc_id, Status.COMPLETED)
 
 
+async def waited_for_its_key(h: Harness, doc_id: str) -> None:
+    """Its key runs one transition at a time and another document of the key holds it."""
+    first = f"{doc_id}-first"
+    await h.client.submit(
+        b"x", type="sleeper", id=first, metadata={"sleep": 1}, fairness_key=p.ONE_AT_A_TIME
+    )
+    await _settled(h, first, Status.RUNNING)
+    await h.client.submit(
+        b"x", type="sleeper", id=doc_id, metadata={"sleep": 0}, fairness_key=p.ONE_AT_A_TIME
+    )
+    await _settled(h, doc_id, Status.COMPLETED)
+    history = await h.temporal.get_workflow_handle(workflow_id(doc_id)).fetch_history()
+    if not any(e.HasField("timer_started_event_attributes") for e in history.events):
+        raise AssertionError(f"{doc_id} never waited for its key's slot")
+    await _settled(h, first, Status.COMPLETED)
+
+
+async def rate_limited(h: Harness, doc_id: str) -> None:
+    await h.client.submit(b"x", type="rate_limited", id=doc_id)
+    await _settled(h, doc_id, Status.COMPLETED)
+
+
 SCENARIOS: dict[str, Callable[[Harness, str], Awaitable[None]]] = {
     "completed": completed,
     "waited_then_retried": waited_then_retried,
@@ -130,6 +156,8 @@ SCENARIOS: dict[str, Callable[[Harness, str], Awaitable[None]]] = {
     "unknown_type": unknown_type,
     "no_matching_rule": no_matching_rule,
     "long_local_run": long_local_run,
+    "waited_for_its_key": waited_for_its_key,
+    "rate_limited": rate_limited,
 }
 CONTINUED = {"fanned_out_and_continued", "long_local_run"}
 """Scenarios whose document must have continued as new (more than one run)."""
@@ -152,7 +180,7 @@ async def _runs(h: Harness, doc_id: str) -> list[WorkflowHistory]:
 async def play(h: Harness) -> dict[str, WorkflowHistory]:
     """Run every scenario; return each run's workflow history, by file name."""
     histories = {}
-    async with h.worker(*p.ALL):
+    async with h.worker(*p.ALL, p.RATE_LIMITED, key_limits=LIMITS):
         for name, scenario in SCENARIOS.items():
             doc_id = f"{name}-{uuid.uuid4().hex[:8]}"
             await scenario(h, doc_id)

@@ -28,6 +28,7 @@ def test_every_scenario_has_a_recorded_history() -> None:
         "1-queued-transitions",
         "2-local-transitions",
         "3-one-begin-activity",
+        "5-lean-steps",
         GENERATION,
     }
 

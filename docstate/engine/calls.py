@@ -1,7 +1,8 @@
 """How the document workflow calls a transition: a local or a task-queue activity.
 
 Both ways the activity is named ``<type>.<transition>`` and carries the transition's
-retry policy and timeouts; see :attr:`~docstate.model.TransitionSpec.runs_locally`.
+retry policy and timeouts; see :attr:`~docstate.model.TransitionSpec.runs_locally`. A
+rate-limited transition goes to its own task queue (see :mod:`docstate.engine.limits`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from temporalio import workflow
 
 from docstate.engine.failures import retry_policy
 from docstate.engine.lean import StepOutput
+from docstate.engine.limits import transition_queue
 from docstate.model import PipelineSpec, TransitionSpec
 from docstate.protocol import TransitionInput, TransitionOutput
 
@@ -40,6 +42,7 @@ def start_transition(
         name,
         input,
         result_type=STEP_RESULT,
+        task_queue=transition_queue(transition, name),  # None: the workflow's own
         start_to_close_timeout=transition.timeout,
         heartbeat_timeout=transition.heartbeat,
         retry_policy=retry_policy(transition.retry),

@@ -268,18 +268,30 @@ class DocumentWorker(Worker):
     built by :func:`~docstate.engine.build_worker`."""
 
     def __init__(
-        self, *args: Any, confirmer: ClosingConfirmer, executor: Executor, **kwargs: Any
+        self,
+        *args: Any,
+        confirmer: ClosingConfirmer,
+        executor: Executor,
+        companions: Sequence[Worker] = (),
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.confirmer = confirmer
         self.executor = executor  # the plain transition functions' threads
+        # Workers on queues of their own (rate-limited transitions): they run and stop
+        # with this one.
+        self.companions = tuple(companions)
 
     async def run(self) -> None:
-        """Run the worker and the confirmer; once stopped, confirm what just closed."""
+        """Run the worker, its companions and the confirmer; once stopped, confirm what
+        just closed."""
         confirming = asyncio.create_task(self.confirmer.run())
+        companions = [asyncio.create_task(c.run()) for c in self.companions]
         try:
             await super().run()
         finally:
+            await asyncio.gather(*(c.shutdown() for c in self.companions))
+            await asyncio.gather(*companions, return_exceptions=True)
             confirming.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await confirming

@@ -12,7 +12,7 @@ from docstate.document import Document
 from docstate.engine.manifest import ManifestReader
 from docstate.engine.outage import DATABASE_ERRORS, outages, retried_quietly
 from docstate.errors import UnknownDocumentType
-from docstate.model import PipelineSpec
+from docstate.model import KeyLimits, PipelineSpec
 from docstate.projection.records import ProjectionWrite
 from docstate.projection.writer import Writer
 from docstate.protocol import (
@@ -28,10 +28,18 @@ from docstate.registry import Registry
 class WorkflowActivities:
     """Local activities the document workflow runs between transitions."""
 
-    def __init__(self, registry: Registry, writer: Writer, blobs: BlobStore) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        writer: Writer,
+        blobs: BlobStore,
+        key_limits: KeyLimits | None = None,
+    ) -> None:
         self.registry = registry
         self.writer = writer
         self.blobs = blobs
+        # Handed to each document with its pipeline's shape (recorded in its history).
+        self.key_limits = key_limits if key_limits and key_limits.any else None
         self._specs: dict[str, PipelineSpec] = {}
         self._manifests = ManifestReader(blobs)
 
@@ -48,7 +56,8 @@ class WorkflowActivities:
         """The shape of pipeline ``type_name`` (documents started before ``begin``)."""
         if type_name not in self._specs:
             try:
-                self._specs[type_name] = self.registry.get(type_name).spec()
+                spec = self.registry.get(type_name).spec()
+                self._specs[type_name] = spec.model_copy(update={"key_limits": self.key_limits})
             except UnknownDocumentType as err:
                 raise ApplicationError(
                     str(err), type="UnknownDocumentType", non_retryable=True

@@ -71,6 +71,15 @@ class TransitionActivities:
         """One activity per transition, ready for a worker's ``activities=``."""
         return [self._define(dt, t) for dt in self.registry for t in dt.transitions]
 
+    def rate_limited(self) -> list[tuple[str, float, Callable[..., Any]]]:
+        """Activity name, rate and definition of each rate-limited transition."""
+        return [
+            (dt.activity_name(t), t.rate_limit, self._define(dt, t))
+            for dt in self.registry
+            for t in dt.transitions
+            if t.rate_limit is not None
+        ]
+
     def _define(
         self, doctype: DocumentType, transition: Transition
     ) -> Callable[[TransitionInput], Awaitable[TransitionOutput | StepOutput]]:

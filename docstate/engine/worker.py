@@ -19,11 +19,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client as TemporalClient
 from temporalio.runtime import Runtime
-from temporalio.worker import Interceptor
+from temporalio.worker import Interceptor, Worker
 
 from docstate.blobs import BlobStore, make_blob_store
 from docstate.config import Settings
 from docstate.engine.closing import ClosingConfirmer, ConfirmingWriter, DocumentWorker
+from docstate.engine.leasing import LeaseActivities
+from docstate.engine.limits import rate_queue
 from docstate.engine.outage import quiet_runtime
 from docstate.engine.retention import (
     RetentionSweeper,
@@ -34,6 +36,7 @@ from docstate.engine.support import WorkflowActivities
 from docstate.engine.transitions import TransitionActivities
 from docstate.engine.workflow import DocumentWorkflow
 from docstate.jobs import with_jobs
+from docstate.model import KeyLimits
 from docstate.observability.metrics import (
     MeteredWriter,
     MeterGauges,
@@ -51,6 +54,7 @@ from docstate.projection import (
     ensure_current,
 )
 from docstate.projection.catalog import publish_types
+from docstate.projection.leases import KeyLeases
 from docstate.registry import Registry
 from docstate.temporal import connect_temporal
 from docstate.webhooks import WebhookSender, webhook_sender
@@ -72,6 +76,8 @@ def build_worker(
     interceptors: Sequence[Interceptor] = (),
     webhooks: WebhookSender | None = None,
     retention: RetentionSweeper | None = None,
+    leases: KeyLeases | None = None,
+    key_limits: KeyLimits | None = None,
 ) -> DocumentWorker:
     """A Temporal worker running ``registry``'s pipelines on ``task_queue``.
 
@@ -91,7 +97,16 @@ def build_worker(
         webhooks: Delivers callback URLs' webhooks; by default none are sent (each
             attempt is recorded as not sent).
         retention: Runs the retention sweeps (see :mod:`docstate.engine.retention`).
+        leases: The projection's lease table, for documents whose fairness key is limited
+            (see :mod:`docstate.engine.limits`); needed with ``key_limits``.
+        key_limits: How many transitions of one fairness key run at once; the documents
+            this worker starts keep them.
+
+    Raises:
+        ValueError: when ``key_limits`` are given without ``leases``.
     """
+    if key_limits is not None and key_limits.any and leases is None:
+        raise ValueError("key_limits need leases (the projection's lease table)")
     confirmer = ClosingConfirmer(client, writer)
     writer = ConfirmingWriter(writer, confirmer)
     # Plain transition functions get threads of their own (see TransitionActivities): one
@@ -100,11 +115,27 @@ def build_worker(
         max_workers=2 * max_concurrent_activities, thread_name_prefix="docstate-transition"
     )
     transitions = TransitionActivities(registry, writer, blobs, inline_threshold, executor)
-    own = WorkflowActivities(registry, writer, blobs)
+    own = WorkflowActivities(registry, writer, blobs, key_limits)
+    leasing = LeaseActivities(leases) if leases is not None else None
+    # A rate-limited transition's own queue: the server dispatches its activities no
+    # faster than the rate this (and every) worker's poller asks for.
+    companions = [
+        Worker(
+            client,
+            task_queue=rate_queue(task_queue, name),
+            activities=[definition],
+            max_concurrent_activities=max_concurrent_activities,
+            max_task_queue_activities_per_second=rate,
+            graceful_shutdown_timeout=shutdown_grace,
+            interceptors=interceptors,
+        )
+        for name, rate, definition in transitions.rate_limited()
+    ]
     return DocumentWorker(
         client,
         confirmer=confirmer,
         executor=executor,
+        companions=companions,
         task_queue=task_queue,
         workflows=[DocumentWorkflow, RetentionWorkflow],
         activities=[
@@ -115,6 +146,7 @@ def build_worker(
             own.derived,
             (webhooks or WebhookSender()).deliver,
             *([retention.sweep] if retention else []),
+            *([leasing.acquire, leasing.renew, leasing.release] if leasing else []),
         ],
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_local_activities=max_concurrent_activities,
@@ -164,6 +196,8 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
                 settings, engine, runtime.metric_meter if metrics is not None else None
             ),
             retention=RetentionSweeper(engine, blobs) if settings.retention else None,
+            leases=KeyLeases(engine),
+            key_limits=settings.key_limits,
         )
         if settings.retention:
             created = await ensure_retention_schedule(

@@ -30,6 +30,7 @@ from docstate.engine.failures import (
 )
 from docstate.engine.fanout import FanOutRun
 from docstate.engine.lean import LEAN_PATCH, StepOutput, outcome, without_content
+from docstate.engine.limits import KeyLimiting
 from docstate.engine.notify import DocumentNotifying
 from docstate.model import PipelineSpec, TransitionSpec
 from docstate.projection.records import EventRecord
@@ -56,7 +57,7 @@ from docstate.protocol import (
 # pipeline's shape. So replay is the determinism guard: tests/test_replay.py replays
 # recorded histories of every path against this code.
 @workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
-class DocumentWorkflow(DocumentControls, DocumentNotifying):
+class DocumentWorkflow(DocumentControls, DocumentNotifying, KeyLimiting):
     """Runs one document through its pipeline; see the module docstring."""
 
     @workflow.init
@@ -231,11 +232,14 @@ class DocumentWorkflow(DocumentControls, DocumentNotifying):
         )
         if transition.runs_locally:
             self._local_steps += 1
+        lease = await self._take_slot(spec)  # None: the document's key has no limit
         self._activity = start_transition(spec, transition, input)
         try:
-            return await self._activity
+            result: TransitionOutput | StepOutput = await self._holding(lease, self._activity)
+            return result
         finally:
             self._activity = None
+            await self._give_back(lease)
 
     async def _fan_out(
         self, spec: PipelineSpec, transition: TransitionSpec, cursor: FanOutCursor

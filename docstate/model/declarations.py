@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -125,13 +125,19 @@ class TransitionSpec(_Declaration):
     skippable: bool = False
     fan_out: FanOut = FanOut()
     local: bool | None = None
+    rate_limit: float | None = Field(default=None, gt=0)
 
     @property
     def runs_locally(self) -> bool:
         """Whether this transition runs as a local activity (see ``local``)."""
         if self.local is not None:
             return self.local
-        return self.heartbeat is None and self.timeout <= LOCAL_TIMEOUT_LIMIT
+        # The server limits a task queue's rate; a local activity never passes through one.
+        return (
+            self.rate_limit is None
+            and self.heartbeat is None
+            and self.timeout <= LOCAL_TIMEOUT_LIMIT
+        )
 
     def matches(self, metadata: Mapping[str, Any]) -> bool:
         """Whether this transition's ``when`` rule holds for ``metadata``."""
@@ -152,13 +158,44 @@ class Transition(TransitionSpec):
     run: TransitionFunction = Field(exclude=True)
 
 
+SlotCount = Annotated[int, Field(ge=1)]
+"""A key's limit: at least one transition at once."""
+
+
+class KeyLimits(_Declaration):
+    """How many transitions of one fairness key may run at once, across all workers.
+
+    Attributes:
+        default: The limit of every key not named in ``per_key`` (``None``: unlimited).
+        per_key: Limits of particular keys.
+    """
+
+    default: SlotCount | None = None
+    per_key: dict[str, SlotCount] = Field(default_factory=dict)
+
+    def of(self, key: str) -> int | None:
+        """The limit of ``key`` (``None``: unlimited)."""
+        return self.per_key.get(key, self.default)
+
+    @property
+    def any(self) -> bool:
+        """Whether any key is limited."""
+        return self.default is not None or bool(self.per_key)
+
+
 class PipelineSpec(_Declaration):
-    """The serialisable shape of a pipeline, as the workflow sees it."""
+    """The serialisable shape of a pipeline, as the workflow sees it.
+
+    ``key_limits`` are not the pipeline's: the worker that hands the shape to a document's
+    workflow adds its settings' (see :class:`KeyLimits`), so they stay in the document's
+    history and replay exactly.
+    """
 
     name: str
     states: tuple[State, ...]
     transitions: tuple[TransitionSpec, ...]
     waiting_deadline: timedelta | None = None
+    key_limits: KeyLimits | None = None
 
     @property
     def initial(self) -> str:

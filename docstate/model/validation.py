@@ -45,6 +45,13 @@ def find_problems(spec: PipelineSpec) -> list[str]:
         for t in spec.transitions
         if t.local is True and t.heartbeat
     ]
+    problems += [
+        f"transition {t.name!r} has a rate_limit and cannot be local: the Temporal server "
+        "limits the rate of a task queue, which a local activity never passes through; "
+        "drop `local` or `rate_limit`"
+        for t in spec.transitions
+        if t.local is True and t.rate_limit is not None
+    ]
 
     if len(initials) == 1 and finals:
         problems += _reachability(spec, initials[0], finals, known)

@@ -74,3 +74,17 @@ document_types = sa.Table(
     sa.Column("spec", JSONDocument, nullable=False),
     sa.Column("published_at", sa.DateTime(timezone=True), nullable=False),
 )
+
+# Slots of the per-key concurrency limit (docstate.engine.limits): a row is a running
+# transition's lease on one of its fairness key's slots, held by the document's workflow.
+# It lapses at ``expires_at`` unless renewed, so a workflow that ended without giving it
+# back (terminated) holds no slot for good.
+key_leases = sa.Table(
+    "key_leases",
+    metadata,
+    sa.Column("key", ID, nullable=False),
+    sa.Column("slot", sa.Integer, nullable=False),
+    sa.Column("holder", sa.String(255), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint("key", "slot"),
+)
