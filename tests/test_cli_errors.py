@@ -23,7 +23,7 @@ from docstate.devserver import free_port
 from docstate.errors import NoWorker
 from docstate.projection import create_database, create_engine
 from tests.conftest import process_env
-from tests.test_cli import ROOT, Cli, serving, submitted_id
+from tests.test_cli import ROOT, Cli, serving, submitted_id, worker_log
 from tests.test_docstore import WEB
 
 
@@ -169,9 +169,12 @@ def test_waiting_with_no_worker_on_the_queue_says_so(cli: Cli) -> None:
     lonely = cli.tmp / "lonely.txt"
     lonely.write_text("words nobody reads")
     note = f"docstate: note: no worker polls task queue {queue!r}"
-    waited = nobody("submit", str(lonely), "--type", "file", "--wait", "--timeout", "8")
+    doc_id = f"lonely-{uuid.uuid4().hex[:8]}"
+    waited = nobody(
+        "submit", str(lonely), "--type", "file", "--id", doc_id, "--wait", "--timeout", "8"
+    )
     assert waited.returncode == 1 and note in waited.stderr, waited.stderr
-    doc_id = submitted_id(waited.stdout)
+    assert doc_id in waited.stderr.splitlines()[-1]  # the error line names the document
     waited = nobody("wait", doc_id, "--timeout", "7")
     assert waited.returncode == 1 and note in waited.stderr, waited.stderr
 
@@ -193,6 +196,8 @@ def test_binary_content_reaching_a_text_step_waits_with_a_reason(cli: Cli) -> No
     out = cli("submit", str(corrupt), "--type", "file", "--wait", "--timeout", "60")
     doc_id = submitted_id(out.stdout)
     assert "corrupt PDF" in out.stdout
+    # in the worker's log: one line, no stack (the fixture checks there is none)
+    assert f"{doc_id}: extract_pdf failed for good: corrupt PDF" in worker_log(cli).read_text()
     assert cli.ok("skip", doc_id).startswith(f"{doc_id}: skipped extract_pdf; now ")
     assert cli("wait", doc_id, "--timeout", "60").returncode == 1  # waiting, not crashing
     status = json.loads(cli.ok("status", doc_id, "--json"))
@@ -232,7 +237,7 @@ ERROR_PATHS: list[tuple[list[str], dict[str, str], int]] = [
     (["list"], {"DOCSTATE_INLINE_THRESHOLD": "abc"}, 1),
     (["submit"], {}, 2),
     (["submit", __file__, "--type", "file", "--id", "a b"], {}, 1),
-    (["submit", __file__, "--type", "file", "--concurrency", "0"], {}, 1),
+    (["submit", __file__, "--type", "file", "--concurrency", "0"], {}, 2),
     (["status", "ghost"], {}, 1),
     (["retry", "ghost"], {}, 1),
     (["wait", "ghost"], {}, 1),

@@ -201,10 +201,13 @@ async def test_a_rate_limited_transition_starts_at_most_its_rate_across_workers(
         for doc_id in ids:
             assert (await harness.client.wait(doc_id, timeout=120)).status is Status.COMPLETED
     assert len(starts) == 20
-    # The server's token bucket holds a second's worth (5) and refills 5 a second, so no
-    # second sees more than 10 (measured: 9 in the first, then fewer than 5); unlimited,
-    # all 20 start within a tenth of a second.
-    assert most_in_a_second(starts) <= 10, sorted(t - starts[0] for t in starts)
+    # The server's token bucket starts full (measured: 6 starts at once) and refills 5 a
+    # second: then one start every 0.2 s, the last at 2.8 s, 11 in the first second.
+    # Unlimited, all 20 start within a tenth of a second. The bounds leave room for a
+    # bigger first burst and for when the workers happen to start each function.
+    offsets = sorted(t - min(starts) for t in starts)
+    assert offsets[-1] >= 2.0, offsets
+    assert most_in_a_second(starts) <= 12, offsets
 
 
 async def test_a_lapsed_lease_is_taken_over(database_url: str) -> None:

@@ -173,9 +173,6 @@ class ProjectionGauges:
         for (doc_type, _state, status), n in (await self.queries.status_counts()).items():
             key = (doc_type, status.value)
             counts[key] = counts.get(key, 0) + n
-        for (doc_type, status_name), n in counts.items():
-            self.sink.documents(n, doc_type, status_name)
-        self._seen = set(counts)
         query = sa.select(sa.func.min(documents.c.updated_at)).where(
             documents.c.status == Status.WAITING.value
         )
@@ -184,6 +181,11 @@ class ProjectionGauges:
         if oldest is not None and oldest.tzinfo is None:
             oldest = oldest.replace(tzinfo=UTC)  # SQLite hands back naive UTC
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        # Both read, then both set: a scrape between the two reads would otherwise see a
+        # waiting document counted and no age for it.
+        for (doc_type, status_name), n in counts.items():
+            self.sink.documents(n, doc_type, status_name)
+        self._seen = set(counts)
         self.sink.oldest_waiting(age)
         self._refreshed = time.monotonic()
 
