@@ -5,11 +5,11 @@ the raw-SDK baselines (task-queue and local activities, unsandboxed like DocStat
 workflow) and the same shape through DocState (PostgreSQL and SQLite projections;
 awaited on Temporal, or through ``submit_many(wait=True)``), an I/O-bound pipeline at
 several concurrencies beside its hand-written counterpart, a fan-out, 1,000 progress
-streams at once, a 200 MB document, jobs over the HTTP API, history sizes and the cost
-of encryption. The rotation is balanced: over the rounds, each
-throughput arm runs once in each position. Empty workflows give the machine's ceiling.
-After each DocState arm it checks the projection: every row completed at its newest
-version, exact counts.
+streams at once, a 200 MB document, jobs over the HTTP API, history sizes, the cost
+of encryption, and (with the ``bench-dbos`` extra) DBOS on the same PostgreSQL. The
+rotation is balanced: over the rounds, each throughput arm runs once in each position.
+Empty workflows give the machine's ceiling. After each DocState arm it checks the
+projection: every row completed at its newest version, exact counts.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import temporalio
 
-from bench import api_arm, arms, content, history_arm, watchers
+from bench import api_arm, arms, content, dbos_arm, history_arm, watchers
 from bench.measure import median_of
 from docstate.config import Settings
 from docstate.devserver import start_dev_server
@@ -88,7 +88,7 @@ def plan(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-THROUGHPUT_ARMS = 8
+THROUGHPUT_ARMS = 9  # with the dbos arm
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -126,6 +126,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     partial(arms.docstate, bench, POSTGRES, docs, type_name="bench_noop_queue"),
                 ),
             ]
+            if dbos_arm.installed():  # the serverless peer, on the same PostgreSQL
+                throughput.append((dbos_arm.ARM, partial(dbos_arm.arm, docs, POSTGRES)))
+            else:
+                print("dbos arm skipped: pip install -e '.[bench-dbos]'", file=sys.stderr)
             for round_ in range(p["rounds"]):
                 print(f"round {round_ + 1}/{p['rounds']}", file=sys.stderr, flush=True)
                 # The dev server spends more CPU per workflow as it fills up, so an arm
@@ -172,6 +176,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         ratio=f"{api_ratio:.2f} vs docstate-pg (a job + its file per document)",
         ratio_value=round(api_ratio, 2),
     )
+    # Different work, named: DBOS writes no projection and has no server to talk to.
+    if dbos_arm.ARM in results:
+        dbos_ratio = results["docstate-pg"]["docs_per_s"] / results[dbos_arm.ARM]["docs_per_s"]
+        results[dbos_arm.ARM].update(
+            ratio=f"docstate-pg is {dbos_ratio:.2f}x (dbos: no projection, no server)",
+            ratio_value=round(dbos_ratio, 2),
+        )
     for prefix in ("io-bound", "raw-io"):
         base = results[f"{prefix}-1"]["docs_per_s"]
         for c in (5, 50):

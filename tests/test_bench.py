@@ -42,6 +42,7 @@ ARMS = {
     "history-by-reference",
     "encryption-plain",
     "encryption-encrypted",
+    "dbos",  # the dev extras install bench-dbos
 }
 
 
