@@ -178,6 +178,10 @@ class Settings(BaseSettings):
             key, sep, limit = pair.rpartition("=")
             if not sep or not key.strip() or not limit.strip().isdigit():
                 raise ValueError(f"{pair!r} is not key=N (N a whole number)")
+            if int(limit) < 1:
+                raise ValueError(f"{pair!r}: a key's limit is at least 1")
+            if key.strip() in limits:
+                raise ValueError(f"key {key.strip()!r} is given twice")
             limits[key.strip()] = int(limit)
         return limits
 

@@ -48,16 +48,16 @@ def describe_holder(port: int) -> str:
     return f"pid {holder[0]} ({holder[1]})" if holder else "another process"
 
 
-def require_free(port: int, what: str, flag: str) -> None:
-    """Refuse a taken loopback port, naming what holds it.
+def require_free(port: int, what: str, flag: str, host: str = "127.0.0.1") -> None:
+    """Refuse a taken port, naming what holds it.
 
     Raises:
-        ConfigurationError: when something listens on ``127.0.0.1:port`` already.
+        ConfigurationError: when something listens on ``host:port`` already.
     """
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind((host, port))
         except OSError:
             raise ConfigurationError(
                 f"port {port} ({what}) is taken by {describe_holder(port)}: stop it, or pass "

@@ -32,6 +32,9 @@ async def test_a_job_of_two_files_runs_and_gives_results_per_file(api: Api) -> N
     assert html["document_id"] == f"{job_id}/2" and html["state"] == "normalized"
     text = (await api.http.get(html["content_url"])).content
     assert text.decode().split() == ["Hi", "there"]
+    # a document with no operations planned is all or nothing
+    progress = (await api.http.get(f"/api/v1/progress/{job_id}/2")).json()
+    assert (progress["status"], progress["percent"]) == ("completed", 100)
     # lineage: the files are the job's derived documents, in SQL and in Temporal
     tree = (await api.http.get(f"/api/v1/documents/{job_id}/tree")).json()
     assert [(d["id"], d["parent_id"]) for d in tree] == [
@@ -75,6 +78,8 @@ async def test_a_file_that_fails_does_not_hide_the_others(api: Api) -> None:
     # skipping the failed step lets the file, and so the job, complete
     skipped = await api.http.post(f"/api/v1/objects/{job_id}/2/skip")
     assert skipped.status_code == 200, skipped.text
+    # the answer says where the file is after the skip, not where it was before it
+    assert skipped.json()["status"] != "waiting", skipped.json()
     state = (await api.http.get(f"/jobs/{job_id}", params={"wait": 60})).json()
     assert state["status"] == "completed" and state["counts"] == {"completed": 2}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from docstate.devserver import free_port
 from tests.conftest import process_env
 from tests.pdfgen import make_pdf
+from tests.test_readme import README
 
 ROOT = Path(__file__).parent.parent
 
@@ -172,7 +174,7 @@ def test_pause_resume_and_cancel(cli: Cli) -> None:
 def test_bad_input_gets_one_clear_line(cli: Cli) -> None:
     assert "unknown document type 'invoice'" in cli.fails("submit", __file__, "--type", "invoice")
     assert "no such file: nope.pdf" in cli.fails("submit", "nope.pdf", "--type", "file")
-    assert "metadata 'oops' is not key=value" in cli.fails(
+    assert "'oops' is not key=value" in cli.misused(
         "submit", __file__, "--type", "file", "--meta", "oops"
     )
     assert "document 'ghost' not found" in cli.fails("status", "ghost")
@@ -251,6 +253,16 @@ def test_graph(cli: Cli) -> None:
     assert "unknown document type 'nope'" in cli.fails("graph", "nope")
 
 
+def output_shape(text: str) -> list[str]:
+    """Each line's first words before any value, the rows of documents left out."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    return [
+        " ".join(re.split(r"[=:(]", line)[0].split()[:3])
+        for line in lines
+        if not re.match(r"\S+-[0-9a-f]{12}\s", line)
+    ]
+
+
 def test_dev_demo_runs_the_samples_end_to_end(tmp_path: Path) -> None:
     api_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSTATE_")}
@@ -291,6 +303,11 @@ def test_dev_demo_runs_the_samples_end_to_end(tmp_path: Path) -> None:
         "page.html": ["normalized", "completed"],
         "report.pdf": ["normalized", "completed"],
     }
+    # the README's sample shows the same lines, in the same order (ids, ports and paths
+    # aside; "Ctrl-C stops." is for a demo that keeps serving)
+    start = README.index("\nTemporal dev server at")
+    shown = README[start : README.index("```", start)].replace("Ctrl-C stops.\n", "")
+    assert output_shape(shown) == output_shape(out)
     assert "corrupt PDF" in out
     api = f"http://127.0.0.1:{api_port}"  # printed once its /health answered
     assert f"HTTP API at {api} (OpenAPI docs: {api}/docs)" in out

@@ -93,8 +93,10 @@ def test_flags_and_settings_are_one_line(cli: Cli) -> None:
     blobs = with_env(cli, DOCSTATE_BLOB_DIR=str(cli.tmp / "not-a-folder" / "blobs"))
     line = blobs.fails("submit", str(plain), "--type", "file")
     assert "cannot store content under" in line and "DOCSTATE_BLOB_DIR" in line
-    line = cli.fails("submit", str(plain), "--type", "file", "--meta", "oops")
-    assert "metadata 'oops' is not key=value" in line
+    line = cli.fails("submit", str(cli.tmp), "--type", "file")
+    assert f"{cli.tmp}: a folder, not a file" in line and f"'{cli.tmp}/*'" in line
+    line = cli.misused("submit", str(plain), "--type", "file", "--meta", "oops")
+    assert "argument --meta: 'oops' is not key=value" in line
 
 
 def _drop(url: str) -> None:
@@ -174,7 +176,10 @@ def test_waiting_with_no_worker_on_the_queue_says_so(cli: Cli) -> None:
         "submit", str(lonely), "--type", "file", "--id", doc_id, "--wait", "--timeout", "8"
     )
     assert waited.returncode == 1 and note in waited.stderr, waited.stderr
-    assert doc_id in waited.stderr.splitlines()[-1]  # the error line names the document
+    # submitted all the same: it waits for a worker, and the output says so
+    assert submitted_id(waited.stdout) == doc_id
+    assert "was not started by a worker within" in waited.stdout
+    assert waited.stdout.splitlines()[-1] == "1 document: 1 pending", waited.stdout
     waited = nobody("wait", doc_id, "--timeout", "7")
     assert waited.returncode == 1 and note in waited.stderr, waited.stderr
 
@@ -230,6 +235,8 @@ def test_dev_refuses_a_taken_port_and_names_its_holder(tmp_path: Path) -> None:
             line = result.stderr.strip()
             assert f"port {port} ({what}) is taken by pid " in line, line
             assert "pytest" in line or "python" in line  # the holder: this test process
+        api = Cli(dict(os.environ), tmp_path).fails("api", "--port", str(port))
+        assert f"port {port} (HTTP API) is taken by pid " in api, api
     assert not (tmp_path / "state" / "temporal.db").exists()  # no server was started
 
 

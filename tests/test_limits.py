@@ -254,6 +254,10 @@ def test_bad_limits_are_refused_in_one_line() -> None:
         load_settings(key_concurrency=0)
     with pytest.raises(ConfigurationError, match="is not key=N"):
         load_settings(key_concurrency_per_key="tenant-a")
+    with pytest.raises(ConfigurationError, match="=acme=0 is invalid: 'acme=0': a key's limit"):
+        load_settings(key_concurrency_per_key="acme=0")
+    with pytest.raises(ConfigurationError, match="key 'acme' is given twice"):
+        load_settings(key_concurrency_per_key="acme=2,acme=3")
     settings = load_settings(key_concurrency=3, key_concurrency_per_key="a=1, b=5")
     assert settings.key_limits.of("a") == 1
     assert settings.key_limits.of("z") == 3

@@ -131,7 +131,9 @@ async def act(document_id: DocId, action: Action, services: ServicesDep) -> Acti
                 id=document_id, action=action, status=after.status, state=after.state
             )
         run = {"retry": client.retry, "skip": client.skip, "pause": client.pause}
-        result = await run.get(action, client.resume)(document_id)
+        accepted = await run.get(action, client.resume)(document_id)
+        # as the command line answers: where the document is once it acted on it
+        result = await client.moved_on(document_id, accepted)
     except InvalidTransition as err:
         current = await client.queries.get(document_id)
         status = current.status.value if current else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from docstate.api.models import Progress
+from docstate.document import Status
 from docstate.operations import plan
 from docstate.projection.catalog import TypeRecord
 from docstate.projection.records import DocumentRecord, EventRecord
@@ -40,7 +41,10 @@ def progress_of(record: DocumentRecord, events: list[EventRecord]) -> Progress:
     # (by its own transition; a skipped one is not planned).
     done = {e.to_state for e in events if e.error is None and e.transition == e.to_state}
     completed = [op for op in planned if op in done]
-    percent = 100.0 * len(completed) / len(planned) if planned else 0.0
+    if planned:
+        percent = 100.0 * len(completed) / len(planned)
+    else:  # no operations planned (a plain document): all or nothing
+        percent = 100.0 if record.status is Status.COMPLETED else 0.0
     return Progress(
         id=record.id,
         state=record.state,

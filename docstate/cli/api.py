@@ -7,6 +7,7 @@ import os
 
 from docstate.client import Client
 from docstate.config import Settings
+from docstate.ports import require_free
 from docstate.projection import ensure_current
 
 
@@ -33,6 +34,8 @@ def serve_api(settings: Settings) -> int:
     """Serve until SIGINT/SIGTERM; 0 after a clean stop."""
     from docstate.api.server import serve  # the web stack loads only for this command
 
+    # uvicorn would say it in six lines and exit 3, after its start-up lines
+    require_free(settings.api_port, "HTTP API", "--port", host=settings.api_host)
     asyncio.run(check(settings))
     export(settings)
     serve(settings)

@@ -47,3 +47,11 @@ def port_number(text: str) -> int:
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, not {text}")
     return value
+
+
+def key_value(text: str) -> str:
+    """``--meta``: ``key=value`` (the value is parsed later, as JSON when it is)."""
+    key, sep, _ = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"{text!r} is not key=value")
+    return text

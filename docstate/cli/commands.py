@@ -45,6 +45,7 @@ def expand_paths(patterns: list[str]) -> list[Path | str]:
     """
     paths: list[Path | str] = []
     missing: list[str] = []
+    folders: list[str] = []
     for pattern in patterns:
         if is_url(pattern):
             paths.append(pattern)
@@ -52,11 +53,20 @@ def expand_paths(patterns: list[str]) -> list[Path | str]:
         if Path(pattern).is_file():
             paths.append(Path(pattern))
             continue
+        if Path(pattern).is_dir():
+            folders.append(pattern)
+            continue
         matches = sorted(Path(m) for m in glob.glob(pattern, recursive=True) if Path(m).is_file())
         if matches:
             paths += matches
         else:
             missing.append(pattern)
+    if folders:
+        first = folders[0].rstrip("/")
+        raise ConfigurationError(
+            f"{', '.join(folders)}: a folder, not a file; to submit the files in it, give "
+            f"a quoted glob: '{first}/*', or '{first}/**/*' with its subfolders"
+        )
     if missing:
         raise ConfigurationError(f"no such file: {', '.join(missing)}")
     return paths

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 from docstate.client import Client
 from docstate.document import Status
 from docstate.protocol import Action, Snapshot
-
-SETTLE = 3.0
-"""Seconds an action's reply waits to see the document move (it is not an error if not)."""
 
 PAST = {
     Action.RETRY: "retried",
@@ -29,29 +23,13 @@ def now_doing(snapshot: Snapshot) -> str:
     return f"{where} ({snapshot.error})" if snapshot.status is Status.WAITING else where
 
 
-async def moved_on(ds: Client, document_id: str, before: Snapshot) -> Snapshot:
-    """The document's snapshot once it has moved past ``before`` (or ``before`` when it
-    has not within :data:`SETTLE` seconds, e.g. no worker is running)."""
-    deadline = time.monotonic() + SETTLE
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
-        now = await ds.snapshot(document_id)
-        if (now.status, now.transition, now.version) != (
-            before.status,
-            before.transition,
-            before.version,
-        ):
-            return now
-    return before
-
-
 async def act_and_say(ds: Client, document_id: str, action: Action) -> str:
     """Run ``action`` and say what happened: ``skipped extract_pdf; now running normalize``."""
     answer: Snapshot = await getattr(ds, action.value)(document_id)
     what = PAST[action]
     if action in (Action.RETRY, Action.SKIP) and answer.transition:
         what = f"{what} {answer.transition}"
-    now = await moved_on(ds, document_id, answer)
+    now = await ds.moved_on(document_id, answer)
     if action is Action.PAUSE and now.status is not Status.PAUSED:
         return f"{document_id}: {what}; it holds before its next transition (now {now_doing(now)})"
     if action is Action.STEP:

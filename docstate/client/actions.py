@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
@@ -32,6 +34,24 @@ class DocumentActions(ClientCore):
         """The live state of a document, asked of its workflow."""
         async with self._errors():
             return await self._snapshot(document_id)
+
+    async def moved_on(
+        self, document_id: str, before: Snapshot, *, within: float = 3.0
+    ) -> Snapshot:
+        """The document's snapshot once it has moved past ``before`` (an action's answer:
+        the workflow accepted it, and acts on it at once), or ``before`` itself when it has
+        not within ``within`` seconds (no worker running, say; not an error)."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            now = await self.snapshot(document_id)
+            if (now.status, now.transition, now.version) != (
+                before.status,
+                before.transition,
+                before.version,
+            ):
+                return now
+        return before
 
     async def _snapshot(self, document_id: str) -> Snapshot:
         try:

@@ -31,6 +31,8 @@ class Submitter(Protocol):
 
     async def wait(self, document_id: str, *, timeout: float | None) -> DocumentRecord: ...
 
+    async def get(self, document_id: str) -> DocumentRecord: ...
+
 
 class Submission(BaseModel):
     """One document of a batch, when more than its content must be said."""
@@ -154,11 +156,16 @@ async def _one(
             fairness_key=sub.fairness_key,
         )
         emit(BatchEvent(kind=EventKind.DOCUMENT_STARTED, index=index, document_id=doc.id))
-        if not wait:
-            return SubmitResult(index=index, ok=True, document_id=doc.id, status=Status.PENDING)
-        record = await client.wait(doc.id, timeout=timeout)
     except Exception as err:
         return SubmitResult(index=index, ok=False, document_id=sub.id, error=_error_line(err))
+    if not wait:
+        return SubmitResult(index=index, ok=True, document_id=doc.id, status=Status.PENDING)
+    try:
+        record = await client.wait(doc.id, timeout=timeout)
+    except Exception as err:
+        # Submitted all the same: its workflow runs, or waits for a worker, whatever
+        # became of the wait. Say where it stands, never "not submitted".
+        return await _unsettled(client, index, doc.id, _error_line(err))
     return SubmitResult(
         index=index,
         ok=record.status is Status.COMPLETED,
@@ -166,6 +173,25 @@ async def _one(
         state=record.state,
         status=record.status,
         error=record.error,
+    )
+
+
+async def _unsettled(client: Submitter, index: int, doc_id: str, error: str) -> SubmitResult:
+    """A submitted document whose wait ended without its end: its row as it stands, or
+    ``pending`` when no worker has recorded it yet."""
+    try:
+        record = await client.get(doc_id)
+    except Exception:  # not recorded yet (or the projection is away): it was submitted
+        return SubmitResult(
+            index=index, ok=False, document_id=doc_id, status=Status.PENDING, error=error
+        )
+    return SubmitResult(
+        index=index,
+        ok=False,
+        document_id=doc_id,
+        state=record.state,
+        status=record.status,
+        error=error,
     )
 
 

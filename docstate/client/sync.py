@@ -42,6 +42,7 @@ class SyncClient(Portal[Client]):
     wait = blocking(Client.wait)
     progress = iterating(Client.progress)
     snapshot = blocking(Client.snapshot)
+    moved_on = blocking(Client.moved_on)
     cancel = blocking(Client.cancel)
     retry = blocking(Client.retry)
     skip = blocking(Client.skip)

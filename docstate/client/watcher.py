@@ -166,9 +166,13 @@ class Watcher:
                         return sub.record
                     await sub.wake.wait()
         except TimeoutError:
-            status = sub.record.status.value if sub.record else "not yet recorded"
+            waited = shown_seconds(timeout)
+            if sub.record is None:
+                raise TimeoutError(
+                    f"document {document_id!r} was not started by a worker within {waited}"
+                ) from None
             raise TimeoutError(
-                f"document {document_id!r} still {status} after {shown_seconds(timeout)}"
+                f"document {document_id!r} still {sub.record.status.value} after {waited}"
             ) from None
         finally:
             self._unsubscribe(sub)

@@ -29,8 +29,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created, document_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
         return datetime.fromisoformat(created), str(document_id)
-    except (ValueError, TypeError) as err:
-        raise ConfigurationError(f"cursor {cursor!r} is not a page cursor: {err}") from None
+    except (ValueError, TypeError):
+        raise ConfigurationError(
+            f"cursor {cursor!r} is not a page cursor: pass back the next_cursor of a page"
+        ) from None
 
 
 def _utc(value: datetime | None) -> datetime | None:
