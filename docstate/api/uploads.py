@@ -112,9 +112,12 @@ async def read_form(request: Request, blobs: BlobStore, limit: int) -> Form:
             events.clear()
         parser.finalize()
     except BaseException:
-        for part in current:
-            if part.stored is not None:
-                part.stored.cancel()
+        stored = [part.stored for part in current if part.stored is not None]
+        for task in stored:
+            task.cancel()
+        # wait for them: each removes its partial blob file as it ends, and the refusal
+        # must not go out while one is still there
+        await asyncio.gather(*stored, return_exceptions=True)
         raise
     return form
 
