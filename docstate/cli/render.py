@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -13,12 +14,23 @@ from docstate.projection.records import DocumentRecord, EventRecord
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """Columns padded to their widest cell; never truncated."""
+    """Columns padded to their widest cell, as a terminal shows it (日本語 takes six
+    columns, not three); never truncated."""
     cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    widths = [max([width(h), *(width(r[i]) for r in cells)]) for i, h in enumerate(headers)]
     lines = [headers, *cells]
     return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+        "  ".join(c + " " * (w - width(c)) for c, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+def width(text: str) -> int:
+    """Terminal columns of ``text``: wide (East Asian) characters take two, combining
+    marks none."""
+    return sum(
+        0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+        for ch in text
     )
 
 
