@@ -109,7 +109,8 @@ async def api(bench: Bench, url: str, docs: int) -> dict[str, Any]:
 
         async def reader() -> None:
             n = 0
-            while running:
+            # at least one read: a small run may end before the reader's first turn
+            while running or not polls:
                 if submitted:
                     started = time.perf_counter()
                     await http.get(f"/jobs/{submitted[n % len(submitted)]}")

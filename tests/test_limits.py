@@ -13,10 +13,12 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from temporalio.api.sdk.v1 import WorkflowMetadata as Metadata
 from temporalio.client import Client as TemporalClient
+from temporalio.client import WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from docstate import Document, DocumentType, State, Status, Transition
@@ -95,6 +97,21 @@ async def holds(leases: KeyLeases, key: str, doc_id: str) -> bool:
     return await leases.holders(key) == [workflow_id(doc_id)]
 
 
+async def holder_then_waiter(
+    harness: Harness, doctype: DocumentType, key: str, *, sleep: float
+) -> WorkflowHandle[Any, Any]:
+    """Submit ``<key>-holder`` (its transition sleeps ``sleep`` s) and, once it holds the
+    key's one slot, ``<key>-waiter``; the waiter's workflow handle."""
+    holder, waiter = f"{key}-holder", f"{key}-waiter"
+    await harness.client.submit(
+        b"x", type=doctype.name, id=holder, fairness_key=key, metadata={"sleep": sleep}
+    )
+    leases = KeyLeases(harness.engine)
+    await eventually(lambda: holds(leases, key, holder), f"{holder} holds the slot")
+    await harness.client.submit(b"x", type=doctype.name, id=waiter, fairness_key=key)
+    return harness.temporal.get_workflow_handle(workflow_id(waiter))
+
+
 def most_at_once(intervals: list[tuple[float, float]]) -> int:
     """The most intervals that overlap at any moment."""
     edges = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
@@ -135,14 +152,8 @@ async def test_a_limited_key_runs_at_most_n_transitions_at_once(
 async def test_a_document_waiting_for_its_key_can_be_cancelled(harness: Harness) -> None:
     key = f"one-{uuid.uuid4().hex[:8]}"
     holder, waiter = f"{key}-holder", f"{key}-waiter"
-    leases = KeyLeases(harness.engine)
     async with harness.worker(KEYED, key_limits=KeyLimits(per_key={key: 1})):
-        await harness.client.submit(
-            b"x", type="keyed", id=holder, fairness_key=key, metadata={"sleep": 3}
-        )
-        await eventually(lambda: holds(leases, key, holder), f"{holder} holds the slot")
-        await harness.client.submit(b"x", type="keyed", id=waiter, fairness_key=key)
-        waiting = harness.temporal.get_workflow_handle(workflow_id(waiter))
+        waiting = await holder_then_waiter(harness, KEYED, key, sleep=3)
 
         async def shows_it_waits() -> bool:  # in the web UI's "current details"
             meta = await waiting.query("__temporal_workflow_metadata", result_type=Metadata)
@@ -166,12 +177,7 @@ async def test_a_long_wait_continues_as_new_and_cancel_gives_the_slot_back(
     holder, waiter = f"{key}-holder", f"{key}-waiter"
     leases = KeyLeases(harness.engine)
     async with harness.worker(KEYED_QUEUED, key_limits=KeyLimits(per_key={key: 1})):
-        await harness.client.submit(
-            b"x", type="keyed_queued", id=holder, fairness_key=key, metadata={"sleep": 60}
-        )
-        await eventually(lambda: holds(leases, key, holder), f"{holder} holds the slot")
-        await harness.client.submit(b"x", type="keyed_queued", id=waiter, fairness_key=key)
-        waiting = harness.temporal.get_workflow_handle(workflow_id(waiter))
+        waiting = await holder_then_waiter(harness, KEYED_QUEUED, key, sleep=60)
         first_run = (await waiting.describe()).run_id
 
         async def continued() -> bool:

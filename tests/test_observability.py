@@ -24,7 +24,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import SecretStr
 from temporalio.testing import WorkflowEnvironment
 
-from docstate import Client, Registry, Status
+from docstate import Client, Registry, Settings, Status
 from docstate.devserver import free_port
 from docstate.engine import build_worker
 from docstate.observability.tracing import TracedWriter
@@ -187,15 +187,21 @@ def spans() -> InMemorySpanExporter:
     return exporter
 
 
-async def test_a_document_is_one_trace_from_submit_to_projection_write(
-    harness: Harness, spans: InMemorySpanExporter
-) -> None:
-    settings = harness.settings.model_copy(
+def traced_settings(harness: Harness) -> Settings:
+    """The harness's settings with tracing on, naming its Temporal server (so a client
+    connected from them carries the tracing interceptor)."""
+    return harness.settings.model_copy(
         update={
             "tracing": True,
             "temporal_address": harness.temporal.service_client.config.target_host,
         }
     )
+
+
+async def test_a_document_is_one_trace_from_submit_to_projection_write(
+    harness: Harness, spans: InMemorySpanExporter
+) -> None:
+    settings = traced_settings(harness)
     traced = await connect_temporal(settings)
     client = Client(traced, settings, harness.queries, harness.blobs)
     worker = build_worker(
@@ -268,12 +274,7 @@ async def test_the_api_serves_metrics_of_its_requests_watcher_and_documents(
 async def test_an_api_request_is_the_root_of_its_documents_trace(
     harness: Harness, spans: InMemorySpanExporter
 ) -> None:
-    settings = harness.settings.model_copy(
-        update={
-            "tracing": True,
-            "temporal_address": harness.temporal.service_client.config.target_host,
-        }
-    )
+    settings = traced_settings(harness)
     spans.clear()  # earlier tests' requests were traced too (the provider is global)
     traced = await connect_temporal(settings)
     writer = TracedWriter(harness.writer)
