@@ -17,22 +17,14 @@ import httpx
 import uvicorn
 
 from bench import pipelines
-from bench.arms import Bench, _bounded
+from bench.arms import Bench, Deployment, _bounded
 from bench.measure import Sample, percentile
 from docstate import Client, Registry, Settings
 from docstate.api import create_app
 from docstate.api.server import KEEP_ALIVE
-from docstate.blobs import LocalBlobStore
 from docstate.devserver import free_port
 from docstate.engine import build_worker
 from docstate.jobs import JOB
-from docstate.projection import (
-    CoalescingWriter,
-    ProjectionQueries,
-    ProjectionWriter,
-    create_engine,
-    upgrade,
-)
 from docstate.projection.catalog import publish_types
 
 # At most 64 requests open at once, as a real client pool would: 300 concurrent uploads
@@ -67,19 +59,18 @@ async def serving(settings: Settings, client: Client) -> AsyncIterator[str]:
 
 async def api(bench: Bench, url: str, docs: int) -> dict[str, Any]:
     """``docs`` one-file jobs over HTTP, all in flight at once, each waited on."""
-    queue = bench.queue()
-    await upgrade(url)
-    engine = create_engine(url)
-    writer = CoalescingWriter(ProjectionWriter(engine))
-    settings = Settings(task_queue=queue, database_url=url, blob_dir=bench.workdir / "blobs")
-    blobs = LocalBlobStore(settings.blob_dir)
-    client = Client(bench.temporal, settings, ProjectionQueries(engine), blobs)
+    deployment = await Deployment.on(bench, url)
+    client, settings = deployment.client, deployment.settings
     registry = Registry([*pipelines.ALL, JOB])
-    await publish_types(engine, registry)
+    await publish_types(deployment.engine, registry)
     polls: list[float] = []
     async with (
         build_worker(
-            bench.temporal, task_queue=queue, registry=registry, writer=writer, blobs=blobs
+            bench.temporal,
+            task_queue=deployment.queue,
+            registry=registry,
+            writer=deployment.writer,
+            blobs=deployment.blobs,
         ),
         serving(settings, client) as base,
         httpx.AsyncClient(base_url=base, timeout=120, limits=LIMITS) as http,
@@ -129,6 +120,5 @@ async def api(bench: Bench, url: str, docs: int) -> dict[str, Any]:
             status_gets=len(polls),
             check="ok" if statuses.count("completed") == docs else f"statuses {statuses}",
         )
-    await writer.close()
-    await engine.dispose()
+    await deployment.close()
     return result

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client as TemporalClient
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -40,6 +41,37 @@ class Bench:
 
     def queue(self) -> str:
         return f"bench-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Deployment:
+    """A DocState deployment of one arm: its own task queue, projection writer, blobs and
+    client, on the benchmark's server and database (the product's writer)."""
+
+    queue: str
+    settings: Settings
+    engine: AsyncEngine
+    writer: CoalescingWriter
+    blobs: LocalBlobStore
+    client: Client
+
+    @classmethod
+    async def on(cls, bench: Bench, url: str) -> Deployment:
+        """A fresh deployment on the migrated projection at ``url``."""
+        queue = bench.queue()
+        await upgrade(url)
+        engine = create_engine(url)
+        settings = Settings(task_queue=queue, database_url=url, blob_dir=bench.workdir / "blobs")
+        blobs = LocalBlobStore(settings.blob_dir)
+        client = Client(bench.temporal, settings, ProjectionQueries(engine), blobs)
+        return cls(
+            queue, settings, engine, CoalescingWriter(ProjectionWriter(engine)), blobs, client
+        )
+
+    async def close(self) -> None:
+        """The writer's connection, then the client (which disposes the engine)."""
+        await self.writer.close()
+        await self.client.close()
 
 
 async def _bounded(count: int, concurrency: int, one: Callable[[int], Awaitable[None]]) -> None:

@@ -10,18 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from bench import pipelines
-from bench.arms import Bench, _warm_up
+from bench.arms import Bench, Deployment, _warm_up
 from bench.measure import current_rss_mib, peak_rss_mib, reset_peak_rss
-from docstate import Client, Registry, Settings, Status
-from docstate.blobs import LocalBlobStore
+from docstate import Registry, Status
 from docstate.engine import build_worker
-from docstate.projection import (
-    CoalescingWriter,
-    ProjectionQueries,
-    ProjectionWriter,
-    create_engine,
-    upgrade,
-)
 
 MIB = 1024 * 1024
 
@@ -41,21 +33,16 @@ async def big_document(bench: Bench, url: str, mib: int, *, stream: bool) -> dic
     through three transitions: none reads it, or the first streams it into new content.
     The worker, the client and the benchmark share this process, so its peak RSS bounds
     the worker's."""
-    queue = bench.queue()
-    await upgrade(url)
-    engine = create_engine(url)
-    writer = CoalescingWriter(ProjectionWriter(engine))
-    settings = Settings(task_queue=queue, database_url=url, blob_dir=bench.workdir / "blobs")
-    blobs = LocalBlobStore(settings.blob_dir)
-    client = Client(bench.temporal, settings, ProjectionQueries(engine), blobs)
+    deployment = await Deployment.on(bench, url)
+    queue, client = deployment.queue, deployment.client
     path = _big_file(bench.workdir, mib)
     type_name = (pipelines.BIG_STREAM if stream else pipelines.BIG_SKIP).name
     async with build_worker(
         bench.temporal,
         task_queue=queue,
         registry=Registry(pipelines.ALL),
-        writer=writer,
-        blobs=blobs,
+        writer=deployment.writer,
+        blobs=deployment.blobs,
     ):
         await _warm_up(bench, client, queue)
         gc.collect()
@@ -75,8 +62,7 @@ async def big_document(bench: Bench, url: str, mib: int, *, stream: bool) -> dic
         record.content_ref and record.content_ref.sha256
     ):
         problems.append("the streaming transition did not see the whole content")
-    await writer.close()
-    await client.close()
+    await deployment.close()
     return {
         "docs": 1,
         "seconds": round(seconds, 2),

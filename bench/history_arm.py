@@ -21,16 +21,8 @@ from temporalio.client import Client as TemporalClient
 
 from bench import arms
 from bench.measure import Sample
-from docstate import Client, Registry, Settings
-from docstate.blobs import LocalBlobStore
+from docstate import Registry, Settings
 from docstate.engine import build_worker
-from docstate.projection import (
-    CoalescingWriter,
-    ProjectionQueries,
-    ProjectionWriter,
-    create_engine,
-    upgrade,
-)
 from docstate.protocol import workflow_id
 from docstate.temporal import connect_temporal
 
@@ -57,17 +49,16 @@ async def history_sizes(bench: arms.Bench, url: str) -> dict[str, dict[str, Any]
     """One document per case through the ``file`` pipeline, and its history's size."""
     from workflows.files import FILE  # the shipped pipeline, found as DocState finds it
 
-    queue = bench.queue()
-    await upgrade(url)
-    settings = Settings(task_queue=queue, database_url=url, blob_dir=bench.workdir / "blobs")
-    blobs = LocalBlobStore(settings.blob_dir)
-    engine = create_engine(url)
-    writer = CoalescingWriter(ProjectionWriter(engine))
-    client = Client(bench.temporal, settings, ProjectionQueries(engine), blobs)
+    deployment = await arms.Deployment.on(bench, url)
+    queue, client, engine = deployment.queue, deployment.client, deployment.engine
     results: dict[str, dict[str, Any]] = {}
     cases = {"history-file-35k": TEXT_BYTES, "history-by-reference": BY_REFERENCE_BYTES}
     async with build_worker(
-        bench.temporal, task_queue=queue, registry=Registry([FILE]), writer=writer, blobs=blobs
+        bench.temporal,
+        task_queue=queue,
+        registry=Registry([FILE]),
+        writer=deployment.writer,
+        blobs=deployment.blobs,
     ):
         for name, size in cases.items():
             doc_id = f"{queue}-{name}"
@@ -84,8 +75,7 @@ async def history_sizes(bench: arms.Bench, url: str) -> dict[str, dict[str, Any]
                 history_vs_content=round(size_bytes / size, 3),
                 check=await arms._check(engine, [doc_id], 1),
             )
-    await writer.close()
-    await engine.dispose()
+    await deployment.close()
     return results
 
 

@@ -24,7 +24,8 @@ SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 # another's took 10.3 s without it, 0.4 s with it). Production servers set the same.
 # Fairness holds within each task-queue partition; with the server's default of four, a
 # backlog spread over them let the other tenant's document wait behind 104 to 123 of 150
-# in 1 run of 2 here. One process has no use for partitions: the dev server keeps one.
+# in about half the runs here (with one: behind 1 or 2). One process has no use for
+# partitions: the dev server keeps one.
 DYNAMIC_CONFIG = (
     "matching.enableFairness=true",
     "matching.numTaskqueueReadPartitions=1",
