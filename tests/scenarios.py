@@ -31,7 +31,7 @@ from tests import pipelines as p
 from tests.conftest import Harness
 
 HISTORIES = Path(__file__).parent / "histories"
-GENERATION = "6-limits"
+GENERATION = "7-visibility-at-waits"
 """Where ``record()`` writes: one folder per engine generation. Older folders stay, so
 documents started under an earlier engine (task-queue transitions, before short ones
 ran locally) keep replaying."""

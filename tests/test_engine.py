@@ -259,6 +259,34 @@ async def test_search_attributes_follow_the_document(harness: Harness) -> None:
     assert [h.status for h in snapshot.history][-1] is Status.WAITING
 
 
+async def test_a_run_of_local_steps_shows_its_search_attributes_once_at_its_end(
+    harness: Harness,
+) -> None:
+    """Search attributes are upserted where a document waits or ends, not after each
+    local step: nobody could see those in between, and each upsert costs the server."""
+    doc_id = new_id()
+    async with harness.worker(*p.ALL):
+        await harness.client.submit(b"x", type="basic", id=doc_id)
+        assert (await harness.client.wait(doc_id, timeout=30)).status is Status.COMPLETED
+        history = await harness.temporal.get_workflow_handle(f"doc:{doc_id}").fetch_history()
+    steps = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+    shown = [
+        set(e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
+        for e in history.events
+        if e.HasField("upsert_workflow_search_attributes_event_attributes")
+    ]
+    # begin, three transitions and the engine's patch; the SDK's own upsert of the
+    # patch (TemporalChangeVersion), then ours, once
+    assert len(steps) == 5
+    assert shown == [{"TemporalChangeVersion"}, {"DocType", "DocState", "DocStatus"}]
+    query = f'WorkflowId = "doc:{doc_id}" AND DocState = "done" AND DocStatus = "completed"'
+
+    async def listed() -> list[str]:
+        return [w.id async for w in harness.temporal.list_workflows(query)]
+
+    assert await wait_for(listed) == [f"doc:{doc_id}"]
+
+
 async def test_a_submitted_document_is_listed_under_its_type_before_it_runs(
     harness: Harness,
 ) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from docstate import Client, Status, Submission
 from docstate.client.watcher import Watcher
 from docstate.projection import ProjectionQueries, ProjectionWrite, ProjectionWriter, create_engine
+from docstate.projection.changes import read_changes
 from docstate.projection.records import EventRecord, version_of
 from tests import pipelines as p
 from tests.conftest import Harness
@@ -140,6 +141,48 @@ async def test_a_lost_notification_delays_an_event_but_never_loses_it(pg_url: st
         assert await stream == [version_of(s) for s in (1, 2, 3)]
         assert w.listener.notifications == 1  # delivered by the tick, not by a push
     await silent.dispose()
+    await engine.dispose()
+
+
+async def test_a_notification_reads_only_the_documents_it_names(
+    pg_url: str, monkeypatch: Any
+) -> None:
+    import docstate.client.watcher as watcher_module
+
+    asked: list[int] = []  # marks per read: how many documents each query asked about
+
+    async def counted(engine: AsyncEngine, marks: list[Any]) -> Any:
+        asked.append(len(marks))
+        return await read_changes(engine, marks)
+
+    monkeypatch.setattr(watcher_module, "read_changes", counted)
+    engine = create_engine(pg_url)
+    long_ids = [f"{i:03d}".ljust(190, "x") for i in range(50)]  # 50 x 190 bytes: no payload
+    watched = [f"w{i}" for i in range(100)] + long_ids
+    async with (
+        ProjectionWriter(engine) as writer,
+        watching(pg_url, interval=HOUR, push_interval=HOUR) as (w, _),
+    ):
+        await writer.apply([write(doc, 1) for doc in watched])
+        streams = {doc: asyncio.create_task(collect(w.follow(doc, timeout=60))) for doc in watched}
+        await until(lambda: w.watched == 150 and w.listener is not None and w.listener.connected)
+        await until(lambda: w.reads >= 1 and not w._poke.is_set())
+        asked.clear()
+        await writer.apply([write("w1", 2), write("w2", 2)])  # one statement, two ids
+        await until(lambda: bool(asked))
+        assert asked == [2]
+        await writer.apply([write("nobody-watches-this", 1)])  # named, but not watched
+        await writer.apply([write("w3", 2)])
+        await until(lambda: len(asked) == 2)
+        assert asked == [2, 1]
+        # too many bytes of ids for one notification: it names none, so all are read
+        await writer.apply([write(doc, 2, Status.COMPLETED) for doc in long_ids])
+        await until(lambda: len(asked) == 3)
+        assert asked[2] == 150
+        await writer.apply([write(doc, 3, Status.COMPLETED) for doc in watched[:100]])
+        for doc, stream in streams.items():
+            seen = (1, 2) if doc in long_ids else (1, 2, 3) if doc in ("w1", "w2", "w3") else (1, 3)
+            assert await stream == [version_of(s) for s in seen], doc
     await engine.dispose()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import asyncpg
@@ -14,19 +14,22 @@ from sqlalchemy.engine import URL
 log = logging.getLogger(__name__)
 
 CHANNEL = "docstate_documents"
-"""Notified (by a trigger, migration 0005) when a statement writes document rows."""
+"""Notified (by triggers, migrations 0005 and 0007) when a statement writes document
+rows; since 0007 the payload is their ids, comma-separated (empty: too many to name)."""
 
 
 class Listener:
     """One asyncpg connection of its own that LISTENs and calls ``notify`` on each
-    notification.
+    notification, with the document ids it names (``None``: read everything).
 
     It is not a pool connection: it lives as long as something is watched. When it drops
     (database restarted, backend terminated), :meth:`ensure` opens a new one, at most once
     per ``retry`` seconds; meanwhile the watcher ticks, so nothing is missed, only later.
     """
 
-    def __init__(self, url: URL, notify: Callable[[], None], retry: float = 1.0) -> None:
+    def __init__(
+        self, url: URL, notify: Callable[[Iterable[str] | None], None], retry: float = 1.0
+    ) -> None:
         self._dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._notify = notify
         self._retry = retry
@@ -63,18 +66,18 @@ class Listener:
             conn = await asyncpg.connect(self._dsn, timeout=5)
             await conn.add_listener(CHANNEL, self._on_notification)
             # a dropped connection wakes the watcher at once: it ticks, and reconnects
-            conn.add_termination_listener(lambda _conn: self._notify())
+            conn.add_termination_listener(lambda _conn: self._notify(None))
         except (OSError, asyncpg.PostgresError, TimeoutError) as err:
             log.warning("watcher cannot LISTEN (ticking instead): %s", err)
             return False
         self._conn = conn
         self.connections += 1
-        self._notify()
+        self._notify(None)
         return True
 
-    def _on_notification(self, *_: object) -> None:
+    def _on_notification(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self.notifications += 1
-        self._notify()
+        self._notify(payload.split(",") if payload else None)
 
     async def stop(self) -> None:
         """Stop listening (nothing is watched); the next :meth:`ensure` connects at once."""

@@ -7,8 +7,11 @@ the events those subscriptions have not had, and hands each subscription its par
 read happens once per tick (``interval``), at once when a PostgreSQL notification says
 something was committed (the tick then only guards against lost notifications), and at
 once when someone starts watching; never closer together than ``min_gap``, which caps
-the rate however many batches commit. The task starts with the first subscription and
-ends with the last.
+the rate however many batches commit. A tick reads every watched document; a read for a
+notification only the documents it names (and one for a new subscription only its
+document), so its query stays small however many documents are watched, and a
+notification that names none of them costs no query. The task starts with the first
+subscription and ends with the last.
 
 An optional :class:`WatchObserver` (the API's metrics) is told of every read and of
 every change handed over that happened while its document was watched, with its lag.
@@ -139,11 +142,18 @@ class Watcher:
         """Told of every read and delivery (the API's metrics), when set."""
         self._subs: dict[str, set[_Subscription]] = {}
         self._poke = asyncio.Event()
+        self._wanted: set[str] | None = set()  # what the next read is for (None: everything)
         self._task: asyncio.Task[None] | None = None
         self._last_read = -float("inf")
 
-    def poke(self) -> None:
-        """Read as soon as ``min_gap`` allows (something was committed, or is wanted)."""
+    def poke(self, document_ids: Iterable[str] | None = None) -> None:
+        """Read as soon as ``min_gap`` allows: what changed for ``document_ids`` (they
+        were committed, or someone started watching them), or for every watched document
+        (``None``: a lost notification, a new LISTEN connection)."""
+        if document_ids is None:
+            self._wanted = None
+        elif self._wanted is not None:
+            self._wanted.update(document_ids)
         self._poke.set()
 
     async def wait(
@@ -197,7 +207,7 @@ class Watcher:
                     return
                 if sub.behind:  # drained after falling behind: catch up from the table now
                     sub.behind = False
-                    self.poke()
+                    self.poke([document_id])
                 remaining = None if deadline is None else deadline - time.monotonic()
                 try:
                     async with asyncio.timeout(remaining):
@@ -236,7 +246,7 @@ class Watcher:
     def _subscribe(self, document_id: str, *, events: bool) -> _Subscription:
         sub = _Subscription(document_id, events)
         self._subs.setdefault(document_id, set()).add(sub)
-        self.poke()
+        self.poke([document_id])
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="docstate-watcher")
         return sub
@@ -248,7 +258,7 @@ class Watcher:
             if not subs:
                 del self._subs[sub.document_id]
         if not self._subs:  # the task sees nothing is watched and ends (and stops listening)
-            self.poke()
+            self.poke(())
 
     async def _run(self) -> None:
         while True:
@@ -261,26 +271,36 @@ class Watcher:
                     return
             pushed = self.listener is not None and await self.listener.ensure()
             tick = self.push_interval if pushed else self.interval
-            with contextlib.suppress(TimeoutError):
+            ticked = False
+            try:
                 async with asyncio.timeout(tick):
                     await self._poke.wait()
+            except TimeoutError:
+                ticked = True  # nothing said what changed: read everything watched
             gap = self._last_read + self.min_gap - time.monotonic()
             if gap > 0:
                 await asyncio.sleep(gap)
-            # cleared before reading: whatever commits from now on pokes again
+            # taken before reading: whatever commits from now on pokes again
             self._poke.clear()
+            wanted, self._wanted = (None if ticked else self._wanted), set()
             if self._subs:
-                await self._read()
+                await self._read(wanted)
 
-    async def _read(self) -> None:
+    async def _read(self, wanted: set[str] | None) -> None:
+        """One query for what changed: for the ``wanted`` documents watched, or for
+        every watched document (``None``); none watched, no query."""
+        # Served from this read: the subscriptions whose marks it asks with. One that
+        # comes while it runs waits for the next read (its subscription poked), or it
+        # would take events after somebody else's mark and miss those before.
+        served = {
+            doc: set(subs) for doc, subs in self._subs.items() if wanted is None or doc in wanted
+        }
+        if not served:
+            return
         self._last_read = time.monotonic()
         self.reads += 1
         if self.observer is not None:
             self.observer.read()
-        # Served from this read: the subscriptions whose marks it asks with. One that
-        # comes while it runs waits for the next read (its subscription poked), or it
-        # would take events after somebody else's mark and miss those before.
-        served = {doc: set(subs) for doc, subs in self._subs.items()}
         marks = []
         for document_id, subs in served.items():
             versions, afters = zip(*(s.mark() for s in subs), strict=True)

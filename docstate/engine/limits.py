@@ -82,6 +82,9 @@ class KeyLimiting:
     def _continue_as_new(self, spec: PipelineSpec) -> NoReturn:
         raise NotImplementedError  # the workflow's
 
+    def _show(self) -> None:
+        raise NotImplementedError  # the workflow's (DocumentRecording)
+
     async def _take_slot(self, spec: PipelineSpec) -> LeaseRequest | None:
         """Wait for a slot of the document's key; ``None`` when its key has no limit.
 
@@ -104,6 +107,7 @@ class KeyLimiting:
                 note = f"waits for a slot of key {key!r} (at most {limit} at once)"
                 workflow.logger.info("%s %s", self._doc.id, note)
                 workflow.set_current_details(note)
+                self._show()
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(lambda: self._cancel_requested, timeout=wait)
             if self._cancel_requested:

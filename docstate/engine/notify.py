@@ -26,6 +26,9 @@ class DocumentNotifying(DocumentRecording):
     """Webhook delivery of :class:`~docstate.engine.DocumentWorkflow`."""
 
     async def _notify(self) -> None:
+        """At the document's end (whatever it is): its search attributes shown, then the
+        webhook, if it has one."""
+        self._show()
         url = self._doc.metadata.get("callback_url")
         # Documents without a callback URL run exactly the commands they always did.
         if not isinstance(url, str) or not url or not workflow.patched(WEBHOOK_PATCH):

@@ -32,6 +32,7 @@ from docstate.engine.fanout import FanOutRun
 from docstate.engine.lean import LEAN_PATCH, StepOutput, outcome, without_content
 from docstate.engine.limits import KeyLimiting
 from docstate.engine.notify import DocumentNotifying
+from docstate.engine.recording import VISIBILITY_PATCH
 from docstate.model import PipelineSpec, TransitionSpec
 from docstate.projection.records import EventRecord
 from docstate.protocol import (
@@ -78,11 +79,13 @@ class DocumentWorkflow(DocumentControls, DocumentNotifying, KeyLimiting):
         self._activity: workflow.ActivityHandle[TransitionOutput | StepOutput] | None = None
         self._fanning: FanOutRun | None = None
         self._published: tuple[str, str] | None = None
+        self._shown_at_waits = False  # set by run(): patched() is workflow code
         self._local_steps = 0  # local transitions run in this run
 
     @workflow.run
     async def run(self, input: DocumentWorkflowInput) -> Snapshot:
         try:
+            self._shown_at_waits = workflow.patched(VISIBILITY_PATCH)
             spec = self._spec or await self._start()
             if input.carry and input.carry.fan_out:
                 cursor = input.carry.fan_out
@@ -127,7 +130,8 @@ class DocumentWorkflow(DocumentControls, DocumentNotifying, KeyLimiting):
     # --- steps -----------------------------------------------------------------------
 
     async def _start(self) -> PipelineSpec:
-        if workflow.patched(BEGIN_PATCH):
+        # Documents on the VISIBILITY_PATCH path began this way too: one marker, not two.
+        if self._shown_at_waits or workflow.patched(BEGIN_PATCH):
             return await self._begin()
         spec = await self._fetch_spec(
             START_ACTIVITY, self._doc.type, timedelta(seconds=10), START_RETRY
@@ -213,7 +217,7 @@ class DocumentWorkflow(DocumentControls, DocumentNotifying, KeyLimiting):
         self, spec: PipelineSpec, transition: TransitionSpec
     ) -> TransitionOutput | StepOutput:
         info = workflow.info()
-        lean = workflow.patched(LEAN_PATCH)
+        lean = self._shown_at_waits or workflow.patched(LEAN_PATCH)
         document = self._doc
         if lean and not transition.runs_locally:
             # A queued activity's input is recorded in history; a local one's is not, so
@@ -232,6 +236,8 @@ class DocumentWorkflow(DocumentControls, DocumentNotifying, KeyLimiting):
         )
         if transition.runs_locally:
             self._local_steps += 1
+        else:
+            self._show()  # a task-queue activity: the document may be in it a while
         lease = await self._take_slot(spec)  # None: the document's key has no limit
         self._activity = start_transition(spec, transition, input)
         try:
@@ -247,6 +253,7 @@ class DocumentWorkflow(DocumentControls, DocumentNotifying, KeyLimiting):
         """Run the derived documents (see :class:`FanOutRun`); continue as new midway
         when Temporal suggests it, and record the outcome once all have run."""
         self._fanning = FanOutRun(self._doc, transition.fan_out, cursor)
+        self._show()
         try:
             await self._fanning.run(stopped=lambda: self._cancel_requested)
         finally:
@@ -284,6 +291,7 @@ class DocumentWorkflow(DocumentControls, DocumentNotifying, KeyLimiting):
             Status.WAITING, transition=transition.name, from_state=self._state, error=error
         )
         self._decision = None
+        self._show()
         try:
             await workflow.wait_condition(
                 lambda: self._decision is not None or self._cancel_requested,
@@ -301,6 +309,7 @@ class DocumentWorkflow(DocumentControls, DocumentNotifying, KeyLimiting):
 
     async def _hold(self) -> None:
         await self._record(Status.PAUSED)
+        self._show()
         await workflow.wait_condition(lambda: not self._paused or self._cancel_requested)
         if not self._cancel_requested:
             await self._record(Status.RUNNING)
@@ -311,6 +320,7 @@ class DocumentWorkflow(DocumentControls, DocumentNotifying, KeyLimiting):
         raise ApplicationError(error, type=kind, non_retryable=True)
 
     def _continue_as_new(self, spec: PipelineSpec, fan_out: FanOutCursor | None = None) -> NoReturn:
+        self._show()
         carry = Carry(
             spec=spec,
             state=self._state,
