@@ -13,12 +13,13 @@ from pathlib import Path
 import boto3
 import pytest
 from temporalio.api.common.v1 import Payload
+from temporalio.converter import WorkflowSerializationContext
 
 from docstate import ConfigurationError, ContentError, EncryptionKeyError, Settings
 from docstate.blobcrypt import MAGIC
 from docstate.blobs import LocalBlobStore, make_blob_store
 from docstate.blobs.s3 import S3BlobStore
-from docstate.codec import EncryptionCodec
+from docstate.codec import EncryptionCodec, data_converter
 from docstate.keys import KeyRing, load_keys
 
 
@@ -93,6 +94,23 @@ async def test_codec_encrypts_rotates_and_refuses_clearly() -> None:
     with pytest.raises(EncryptionKeyError, match="does not decrypt with key 'k1'"):
         await EncryptionCodec(ring(f"k1:{B}")).decode([sealed])  # another key, same id
     assert await EncryptionCodec(None).encode([original]) == [original]  # off: unchanged
+
+
+async def test_a_converter_in_context_keeps_its_payload_converter() -> None:
+    """The SDK asks for a converter per payload and context: ours must not build a new
+    pydantic payload converter (with an empty validator cache) each time, and its codec
+    still names the workflow in its errors."""
+    converter = data_converter(None)
+    context = WorkflowSerializationContext(namespace="default", workflow_id="doc:x")
+    in_context = converter.with_context(context)
+    assert in_context.payload_converter is converter.payload_converter
+    assert in_context.failure_converter is converter.failure_converter
+    assert in_context.payload_codec is not converter.payload_codec
+    [sealed] = await EncryptionCodec(ring(f"k1:{A}")).encode(
+        [Payload(metadata={"encoding": b"json/plain"}, data=b"1")]
+    )
+    with pytest.raises(EncryptionKeyError, match="workflow 'doc:x': a payload is encrypted"):
+        await in_context.decode([sealed])
 
 
 async def pieces(data: bytes, size: int) -> AsyncIterator[bytes]:
