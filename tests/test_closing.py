@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client as TemporalClient
+from temporalio.service import RPCError, RPCStatusCode
 
 from docstate import Status
 from docstate.engine.closing import ClosingConfirmer
@@ -19,20 +20,27 @@ from tests.test_engine import new_id
 
 
 class CountingTemporal:
-    """The Temporal client, counting the confirmer's questions."""
+    """The Temporal client, counting the confirmer's questions; with ``refused``, its
+    visibility refuses list queries as a server without advanced visibility does."""
 
-    def __init__(self, temporal: TemporalClient) -> None:
+    def __init__(self, temporal: TemporalClient, *, refused: bool = False) -> None:
         self.temporal = temporal
+        self.refused = refused
         self.queries: list[str] = []
         self.describes = 0
 
     def list_workflows(self, query: str) -> Any:
         self.queries.append(query)
+        if self.refused:
+            raise RPCError("operation ListWorkflowExecutions is not supported", INVALID, b"")
         return self.temporal.list_workflows(query)
 
     def get_workflow_handle(self, *args: Any, **kwargs: Any) -> Any:
         self.describes += 1
         return self.temporal.get_workflow_handle(*args, **kwargs)
+
+
+INVALID = RPCStatusCode.INVALID_ARGUMENT
 
 
 class Applied:
@@ -87,3 +95,24 @@ async def test_closed_statuses_are_confirmed_by_visibility_queries(harness: Harn
         assert all(w.confirmed for w in writer.writes)
         assert confirmer.pending == 1  # the held document: still running, asked again later
         await harness.client.cancel(held)
+
+
+async def test_without_advanced_visibility_each_run_is_described(
+    harness: Harness, caplog: Any
+) -> None:
+    done = [new_id() for _ in range(3)]
+    async with harness.worker(*p.ALL):
+        for doc_id in done:
+            await harness.client.submit(b"x", type="basic", id=doc_id)
+        runs = {d: (await harness.client.wait(d, timeout=60)).run_id for d in done}
+    temporal = CountingTemporal(harness.temporal, refused=True)
+    writer = Applied()
+    confirmer = ClosingConfirmer(temporal, writer, interval=0)  # type: ignore[arg-type]
+    confirmer.track([closed(d, str(runs[d])) for d in done])
+    assert await confirmer.confirm() == 3
+    assert (len(temporal.queries), temporal.describes) == (1, 3)
+    confirmer.track([closed(d, str(runs[d])) for d in done])
+    assert await confirmer.confirm() == 3
+    assert (len(temporal.queries), temporal.describes) == (1, 6)  # not asked again
+    warnings = [r.getMessage() for r in caplog.records if "cannot list" in r.getMessage()]
+    assert len(warnings) == 1 and "one describe per document" in warnings[0]

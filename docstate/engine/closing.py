@@ -90,6 +90,9 @@ class ClosingConfirmer:
         self._orphan_age = timedelta(seconds=10)
         self._wake = asyncio.Event()
         self._asking = asyncio.Semaphore(_CONCURRENCY)
+        # False once visibility refused a list query (a server without advanced
+        # visibility): from then on every run is asked about with describe
+        self._by_visibility = True
 
     @property
     def pending(self) -> int:
@@ -144,11 +147,7 @@ class ClosingConfirmer:
     async def _ends(self, writes: Sequence[ProjectionWrite]) -> list[bool | None]:
         """For each write, whether Temporal closed its run as the write says (None: not
         yet): visibility queries for all, a describe for those they do not return."""
-        listed: dict[tuple[str, str], Run | None] = {}
-        for first in range(0, len(writes), _PER_QUERY):
-            ids = ", ".join(f"'{w.workflow_id}'" for w in writes[first : first + _PER_QUERY])
-            async for execution in self.temporal.list_workflows(f"WorkflowId IN ({ids})"):
-                listed[(execution.id, execution.run_id)] = execution.status
+        listed = await self._listed(writes) if self._by_visibility else {}
         unlisted = [w for w in writes if _run_of(w) not in listed]
         described = await asyncio.gather(*(self._ended(w) for w in unlisted))
         asked = dict(zip(map(_run_of, unlisted), described, strict=True))
@@ -157,6 +156,26 @@ class ClosingConfirmer:
             asked[run] if run in asked else _judged(w, listed[run])
             for w, run in zip(writes, runs, strict=True)
         ]
+
+    async def _listed(self, writes: Sequence[ProjectionWrite]) -> dict[tuple[str, str], Run | None]:
+        """The status visibility has for each write's workflow runs."""
+        listed: dict[tuple[str, str], Run | None] = {}
+        try:
+            for first in range(0, len(writes), _PER_QUERY):
+                ids = ", ".join(f"'{w.workflow_id}'" for w in writes[first : first + _PER_QUERY])
+                async for execution in self.temporal.list_workflows(f"WorkflowId IN ({ids})"):
+                    listed[(execution.id, execution.run_id)] = execution.status
+        except RPCError as err:
+            if err.status not in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.UNIMPLEMENTED):
+                raise  # Temporal away: the pass is deferred
+            log.warning(
+                "Temporal's visibility cannot list workflows by id (%s): closed statuses "
+                "are confirmed with one describe per document instead",
+                err.message,
+            )
+            self._by_visibility = False
+            return {}
+        return listed
 
     async def _ended(self, write: ProjectionWrite) -> bool | None:
         """Whether Temporal closed the write's run as the write says (None: not yet),
