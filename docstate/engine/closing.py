@@ -23,16 +23,14 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self
+from typing import Self
 
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowExecutionStatus as Run
 from temporalio.service import RPCError, RPCStatusCode
-from temporalio.worker import Worker
 
 from docstate.document import Status
 from docstate.projection.records import DocumentRecord, ProjectionWrite
@@ -312,41 +310,3 @@ class ConfirmingWriter:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-
-class DocumentWorker(Worker):
-    """A Temporal worker that also confirms the closed statuses it wrote (see module doc);
-    built by :func:`~docstate.engine.build_worker`."""
-
-    def __init__(
-        self,
-        *args: Any,
-        confirmer: ClosingConfirmer,
-        executor: Executor,
-        companions: Sequence[Worker] = (),
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.confirmer = confirmer
-        self.executor = executor  # the plain transition functions' threads
-        # Workers on queues of their own (rate-limited transitions): they run and stop
-        # with this one.
-        self.companions = tuple(companions)
-
-    async def run(self) -> None:
-        """Run the worker, its companions and the confirmer; once stopped, confirm what
-        just closed."""
-        confirming = asyncio.create_task(self.confirmer.run())
-        companions = [asyncio.create_task(c.run()) for c in self.companions]
-        try:
-            await super().run()
-        finally:
-            await asyncio.gather(*(c.shutdown() for c in self.companions))
-            await asyncio.gather(*companions, return_exceptions=True)
-            confirming.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await confirming
-            await self.confirmer.drain()
-            # A function still running past the grace period keeps its thread until it
-            # returns (Python cannot stop a thread); nothing waits for it here.
-            self.executor.shutdown(wait=False, cancel_futures=True)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
@@ -23,7 +23,7 @@ from temporalio.worker import Interceptor, Worker
 
 from docstate.blobs import BlobStore, make_blob_store
 from docstate.config import Settings
-from docstate.engine.closing import ClosingConfirmer, ConfirmingWriter, DocumentWorker
+from docstate.engine.closing import ClosingConfirmer, ConfirmingWriter
 from docstate.engine.leasing import LeaseActivities
 from docstate.engine.limits import rate_queue
 from docstate.engine.outage import quiet_runtime
@@ -229,3 +229,42 @@ def _gauges(
         return contextlib.nullcontext()
     queries = ProjectionQueries(engine)
     return ProjectionGauges(queries, MeterGauges(runtime.metric_meter), interval.total_seconds())
+
+
+class DocumentWorker(Worker):
+    """A Temporal worker that also confirms the closed statuses it wrote (see
+    :mod:`docstate.engine.closing`);
+    built by :func:`~docstate.engine.build_worker`."""
+
+    def __init__(
+        self,
+        *args: Any,
+        confirmer: ClosingConfirmer,
+        executor: Executor,
+        companions: Sequence[Worker] = (),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.confirmer = confirmer
+        self.executor = executor  # the plain transition functions' threads
+        # Workers on queues of their own (rate-limited transitions): they run and stop
+        # with this one.
+        self.companions = tuple(companions)
+
+    async def run(self) -> None:
+        """Run the worker, its companions and the confirmer; once stopped, confirm what
+        just closed."""
+        confirming = asyncio.create_task(self.confirmer.run())
+        companions = [asyncio.create_task(c.run()) for c in self.companions]
+        try:
+            await super().run()
+        finally:
+            await asyncio.gather(*(c.shutdown() for c in self.companions))
+            await asyncio.gather(*companions, return_exceptions=True)
+            confirming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await confirming
+            await self.confirmer.drain()
+            # A function still running past the grace period keeps its thread until it
+            # returns (Python cannot stop a thread); nothing waits for it here.
+            self.executor.shutdown(wait=False, cancel_futures=True)
