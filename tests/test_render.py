@@ -1,8 +1,8 @@
-"""The command line's tables line up as a terminal shows them."""
+"""The command line's tables line up as a terminal shows them; a line stays one line."""
 
 from __future__ import annotations
 
-from docstate.cli.render import table, width
+from docstate.cli.render import printable, table, width
 
 
 def test_wide_and_combining_characters_take_their_columns() -> None:
@@ -16,3 +16,8 @@ def test_wide_and_combining_characters_take_their_columns() -> None:
     thirds = ["STATE", "s1", "s2", "s3"]
     starts = {width(line[: line.index(third)]) for line, third in zip(lines, thirds, strict=True)}
     assert len(starts) == 1, lines
+
+
+def test_a_name_with_a_newline_stays_on_one_line_and_keeps_its_spaces() -> None:
+    assert printable("odd/line\nbreak\t.txt") == "odd/line\\nbreak\\t.txt"
+    assert printable("two  spaces, 日本語 é.txt") == "two  spaces, 日本語 é.txt"

@@ -20,6 +20,7 @@ from docstate.cli.render import (
     document_details,
     document_rows,
     history_rows,
+    printable,
     table,
     tree_lines,
 )
@@ -120,7 +121,7 @@ async def submit(ds: Client, args: argparse.Namespace) -> int:
         raise DocStateError(results[0].error)  # a single document: one clear error line
     for result, path in zip(results, paths, strict=True):
         if result.status is not None:
-            print(f"submitted {result.document_id}  ({path})", flush=True)
+            print(f"submitted {result.document_id}  ({printable(path)})", flush=True)
     if args.wait:
         rows = [
             [

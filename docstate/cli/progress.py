@@ -22,7 +22,8 @@ def progress_bar(total: int, label: str) -> Iterator[Callable[[BatchEvent], None
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[failed]} failed"),
+        # not only failed ones: waiting and cancelled too (the summary names each status)
+        TextColumn("{task.fields[failed]} not completed"),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=Console(stderr=True), transient=True) as bar:

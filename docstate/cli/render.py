@@ -34,6 +34,12 @@ def width(text: str) -> int:
     )
 
 
+def printable(text: object) -> str:
+    """``text`` on one line as it is: control characters (a newline or tab in a file
+    name) shown escaped, everything else, spaces and non-ASCII included, unchanged."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return "-"

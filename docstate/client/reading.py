@@ -130,7 +130,9 @@ class DocumentReader(ClientCore):
                 await self._check_exists(document_id)
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                return await self.watcher.wait(document_id, timeout=remaining)
+                return await self.watcher.wait(
+                    document_id, timeout=remaining, named_timeout=timeout
+                )
             except TimeoutError as err:
                 raise WaitTimeout(str(err)) from None
 

@@ -162,9 +162,14 @@ class Watcher:
         *,
         timeout: float | None,
         until: Callable[[DocumentRecord], bool] = _settled,
+        named_timeout: float | None = None,
     ) -> DocumentRecord:
         """The document's row once ``until`` holds for it (by default: it has settled, see
-        :meth:`docstate.Client.wait`)."""
+        :meth:`docstate.Client.wait`).
+
+        ``named_timeout`` is the limit the timeout error names, when it is not
+        ``timeout`` (a caller that spent part of its own limit before this wait).
+        """
         sub = self._subscribe(document_id, events=False)
         try:
             async with asyncio.timeout(timeout):
@@ -176,7 +181,7 @@ class Watcher:
                         return sub.record
                     await sub.wake.wait()
         except TimeoutError:
-            waited = shown_seconds(timeout)
+            waited = shown_seconds(timeout if named_timeout is None else named_timeout)
             if sub.record is None:
                 raise TimeoutError(
                     f"document {document_id!r} was not started by a worker within {waited}"
