@@ -23,7 +23,6 @@ from docstate import Client, Registry, Settings
 from docstate.api import create_app
 from docstate.api.server import KEEP_ALIVE
 from docstate.devserver import free_port
-from docstate.engine import build_worker
 from docstate.jobs import JOB
 from docstate.projection.catalog import publish_types
 
@@ -65,13 +64,7 @@ async def api(bench: Bench, url: str, docs: int) -> dict[str, Any]:
     await publish_types(deployment.engine, registry)
     polls: list[float] = []
     async with (
-        build_worker(
-            bench.temporal,
-            task_queue=deployment.queue,
-            registry=registry,
-            writer=deployment.writer,
-            blobs=deployment.blobs,
-        ),
+        deployment.worker(registry),
         serving(settings, client) as base,
         httpx.AsyncClient(base_url=base, timeout=120, limits=LIMITS) as http,
     ):

@@ -22,6 +22,7 @@ from bench.raw import RawIOPipeline, RawLocalPipeline, RawPipeline, io_wait, noo
 from docstate import BatchEvent, Client, EventKind, Registry, Settings, Status, Submission
 from docstate.blobs import LocalBlobStore
 from docstate.engine import build_worker
+from docstate.engine.worker import DocumentWorker
 from docstate.projection import (
     CoalescingWriter,
     ProjectionQueries,
@@ -43,11 +44,17 @@ class Bench:
         return f"bench-{uuid.uuid4().hex[:8]}"
 
 
+def product_writer(engine: AsyncEngine) -> CoalescingWriter:
+    """The writer a worker gets from ``docstate worker``."""
+    return CoalescingWriter(ProjectionWriter(engine))
+
+
 @dataclass
 class Deployment:
     """A DocState deployment of one arm: its own task queue, projection writer, blobs and
-    client, on the benchmark's server and database (the product's writer)."""
+    client, on the benchmark's server and database."""
 
+    temporal: TemporalClient
     queue: str
     settings: Settings
     engine: AsyncEngine
@@ -56,16 +63,30 @@ class Deployment:
     client: Client
 
     @classmethod
-    async def on(cls, bench: Bench, url: str) -> Deployment:
-        """A fresh deployment on the migrated projection at ``url``."""
+    async def on(
+        cls,
+        bench: Bench,
+        url: str,
+        writer: Callable[[AsyncEngine], CoalescingWriter] = product_writer,
+    ) -> Deployment:
+        """A fresh deployment on the migrated projection at ``url``, writing through
+        ``writer`` (the product's, unless an arm notes lags)."""
         queue = bench.queue()
         await upgrade(url)
         engine = create_engine(url)
         settings = Settings(task_queue=queue, database_url=url, blob_dir=bench.workdir / "blobs")
         blobs = LocalBlobStore(settings.blob_dir)
         client = Client(bench.temporal, settings, ProjectionQueries(engine), blobs)
-        return cls(
-            queue, settings, engine, CoalescingWriter(ProjectionWriter(engine)), blobs, client
+        return cls(bench.temporal, queue, settings, engine, writer(engine), blobs, client)
+
+    def worker(self, registry: Registry) -> DocumentWorker:
+        """A worker of ``registry``'s pipelines for this deployment (default settings)."""
+        return build_worker(
+            self.temporal,
+            task_queue=self.queue,
+            registry=registry,
+            writer=self.writer,
+            blobs=self.blobs,
         )
 
     async def close(self) -> None:
@@ -146,18 +167,11 @@ async def docstate(
     Each document's end is awaited on Temporal (its workflow's result), or with ``wait``
     as a user writes it: ``submit_many(..., wait=True)``, served by the client's watcher.
     """
-    queue = bench.queue()
-    await upgrade(url)
-    engine = create_engine(url)
-    writer = LagWriter(engine)
-    settings = Settings(task_queue=queue, database_url=url, blob_dir=bench.workdir / "blobs")
-    blobs = LocalBlobStore(settings.blob_dir)
-    client = Client(bench.temporal, settings, ProjectionQueries(engine), blobs)
-    registry = Registry(pipelines.ALL)
+    deployment = await Deployment.on(bench, url, writer=LagWriter)
+    queue, client, writer = deployment.queue, deployment.client, deployment.writer
+    assert isinstance(writer, LagWriter)
     ids = [f"{queue}-{i}" for i in range(docs)]
-    async with build_worker(
-        bench.temporal, task_queue=queue, registry=registry, writer=writer, blobs=blobs
-    ):
+    async with deployment.worker(Registry(pipelines.ALL)):
         await _warm_up(bench, client, queue)
         writer.reset()
         sample = Sample(docs, steps, bench.server_pid)
@@ -184,9 +198,8 @@ async def docstate(
             writes=len(writer.lags) + len(writer.status_lags),
         )
     result["history_events_per_doc"] = await _events(bench, [workflow_id(i) for i in ids[:2]])
-    result["check"] = await _check(engine, ids, expected_rows or docs)
-    await writer.close()
-    await engine.dispose()
+    result["check"] = await _check(deployment.engine, ids, expected_rows or docs)
+    await deployment.close()
     return result
 
 
@@ -294,23 +307,13 @@ async def soak(bench: Bench, url: str, docs: int, every: int = 1000) -> dict[str
     """``docs`` documents through DocState in waves of ``every``: after each, the worker's
     RSS and its count of live Python objects (which tells a leak in Python code from the
     allocator's and the Rust core's own ups and downs)."""
-    queue = bench.queue()
-    await upgrade(url)
-    engine = create_engine(url)
-    settings = Settings(task_queue=queue, database_url=url, blob_dir=bench.workdir / "blobs")
-    blobs = LocalBlobStore(settings.blob_dir)
-    client = Client(bench.temporal, settings, ProjectionQueries(engine), blobs)
+    # the product's writer: the benchmark's lag-noting one keeps every lag it saw
+    deployment = await Deployment.on(bench, url)
+    queue, client = deployment.queue, deployment.client
     rss: list[float] = []
     objects: list[int] = []
     started = time.perf_counter()
-    async with build_worker(
-        bench.temporal,
-        task_queue=queue,
-        registry=Registry(pipelines.ALL),
-        # the product's writer: the benchmark's lag-noting one keeps every lag it saw
-        writer=(writer := CoalescingWriter(ProjectionWriter(engine))),
-        blobs=blobs,
-    ):
+    async with deployment.worker(Registry(pipelines.ALL)):
         for wave in range(0, docs, every):
 
             async def one(i: int, wave: int = wave) -> None:
@@ -322,8 +325,7 @@ async def soak(bench: Bench, url: str, docs: int, every: int = 1000) -> dict[str
             rss.append(round(current_rss_mib(), 1))
             gc.collect()
             objects.append(len(gc.get_objects()))
-    await writer.close()
-    await engine.dispose()
+    await deployment.close()
     seconds = time.perf_counter() - started
     return {
         "docs": docs,

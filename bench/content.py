@@ -13,7 +13,6 @@ from bench import pipelines
 from bench.arms import Bench, Deployment, _warm_up
 from bench.measure import current_rss_mib, peak_rss_mib, reset_peak_rss
 from docstate import Registry, Status
-from docstate.engine import build_worker
 
 MIB = 1024 * 1024
 
@@ -37,13 +36,7 @@ async def big_document(bench: Bench, url: str, mib: int, *, stream: bool) -> dic
     queue, client = deployment.queue, deployment.client
     path = _big_file(bench.workdir, mib)
     type_name = (pipelines.BIG_STREAM if stream else pipelines.BIG_SKIP).name
-    async with build_worker(
-        bench.temporal,
-        task_queue=queue,
-        registry=Registry(pipelines.ALL),
-        writer=deployment.writer,
-        blobs=deployment.blobs,
-    ):
+    async with deployment.worker(Registry(pipelines.ALL)):
         await _warm_up(bench, client, queue)
         gc.collect()
         idle = current_rss_mib()

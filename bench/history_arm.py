@@ -22,7 +22,6 @@ from temporalio.client import Client as TemporalClient
 from bench import arms
 from bench.measure import Sample
 from docstate import Registry, Settings
-from docstate.engine import build_worker
 from docstate.protocol import workflow_id
 from docstate.temporal import connect_temporal
 
@@ -53,13 +52,7 @@ async def history_sizes(bench: arms.Bench, url: str) -> dict[str, dict[str, Any]
     queue, client, engine = deployment.queue, deployment.client, deployment.engine
     results: dict[str, dict[str, Any]] = {}
     cases = {"history-file-35k": TEXT_BYTES, "history-by-reference": BY_REFERENCE_BYTES}
-    async with build_worker(
-        bench.temporal,
-        task_queue=queue,
-        registry=Registry([FILE]),
-        writer=deployment.writer,
-        blobs=deployment.blobs,
-    ):
+    async with deployment.worker(Registry([FILE])):
         for name, size in cases.items():
             doc_id = f"{queue}-{name}"
             sample = Sample(1, 3, bench.server_pid)

@@ -123,10 +123,10 @@ class ContextConverter(DataConverter):
     The SDK asks for such a copy for every payload it converts. Its own copy is made
     with ``dataclasses.replace``, which runs ``__post_init__`` again and so builds a new
     pydantic payload converter, whose type-adapter cache starts empty: every payload
-    then paid for building its pydantic validators again (measured: a fifth of a worker's
-    CPU per document). Our codec takes the context (to name the workflow in its errors),
-    so every copy was such a rebuild. This copy is shallow and swaps only the
-    components that changed.
+    then paid for building its pydantic validators again (measured: 17,034 converters
+    built for 300 documents, a tenth of the worker process's profiled time). Our codec
+    takes the context (to name the workflow in its errors), so every copy was such a
+    rebuild. This copy is shallow and swaps only the components that changed.
     """
 
     def with_context(self, context: SerializationContext) -> Self:

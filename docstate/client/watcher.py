@@ -297,9 +297,8 @@ class Watcher:
         # Served from this read: the subscriptions whose marks it asks with. One that
         # comes while it runs waits for the next read (its subscription poked), or it
         # would take events after somebody else's mark and miss those before.
-        served = {
-            doc: set(subs) for doc, subs in self._subs.items() if wanted is None or doc in wanted
-        }
+        asked = self._subs.keys() if wanted is None else wanted & self._subs.keys()
+        served = {doc: set(self._subs[doc]) for doc in asked}
         if not served:
             return
         self._last_read = time.monotonic()

@@ -9,8 +9,8 @@ Since the ``visibility-at-waits`` patch those search attributes are upserted onl
 the document is about to wait (on a person, a slot, a task-queue activity, its derived
 documents) or end, not after every step: a run of local transitions is one workflow task
 whose intermediate states nobody could see anyway, and each upsert is a history event
-and a visibility write on the server (measured: a quarter of the documents per second of
-a three-step pipeline went to them).
+and a visibility write on the server (measured: a three-step pipeline ran at about 30
+documents per second with them, 40 with none at all).
 """
 
 from __future__ import annotations
