@@ -155,6 +155,9 @@ class TransitionInput(BaseModel):
     lean: bool = False
     """Answer with only what changed (``StepOutput``): set by workflows under the
     ``lean-steps`` patch, so documents started before it get the result they expect."""
+    attempts_before: int = 0
+    """Attempts of this step already made elsewhere (the first, in a local run): the
+    attempt numbers recorded go on from there."""
 
 
 class TransitionOutput(BaseModel):

@@ -197,7 +197,9 @@ FAN_NARROW = _fan("fan_narrow", window=5)
 ALL = (*ALL, LEAF, SLEEPER, FAN, FAN_STRICT, FAN_NARROW)
 
 LOCAL = _linear("local", ("parse", parse), ("enrich", flaky), ("check", reject), local=True)
-ALL = (*ALL, LOCAL)
+# Short transitions, the second of which naps: a local run is under way while it does.
+DOZER = _linear("dozer", ("parse", parse), ("doze", slow))
+ALL = (*ALL, LOCAL, DOZER)
 
 # Limits (not in ALL: a rate-limited transition brings a second worker on its own queue).
 RATE_LIMITED = _linear("rate_limited", ("parse", parse), rate_limit=50)

@@ -31,7 +31,7 @@ from tests import pipelines as p
 from tests.conftest import Harness
 
 HISTORIES = Path(__file__).parent / "histories"
-GENERATION = "7-visibility-at-waits"
+GENERATION = "8-local-runs"
 """Where ``record()`` writes: one folder per engine generation. Older folders stay, so
 documents started under an earlier engine (task-queue transitions, before short ones
 ran locally) keep replaying."""
@@ -144,6 +144,37 @@ async def rate_limited(h: Harness, doc_id: str) -> None:
     await _settled(h, doc_id, Status.COMPLETED)
 
 
+async def retried_within_a_run(h: Harness, doc_id: str) -> None:
+    """A transition's first attempt fails inside a local run; its second, alone, works."""
+    p.failures_left[doc_id] = 1
+    await h.client.submit(b"hello", type="basic", id=doc_id)
+    await _settled(h, doc_id, Status.COMPLETED)
+
+
+async def cancelled_mid_run(h: Harness, doc_id: str) -> None:
+    await h.client.submit(b"x", type="dozer", id=doc_id, metadata={"sleep": 60})
+    for _ in range(600):  # parse done, doze under way in the same run
+        if p.calls[f"{doc_id}:slow"]:
+            break
+        await asyncio.sleep(0.05)
+    await h.client.cancel(doc_id)
+    await _settled(h, doc_id, Status.CANCELLED)
+
+
+async def stepped(h: Harness, doc_id: str) -> None:
+    """Held at submit, one transition stepped, then resumed."""
+    await h.client.submit(b"x", type="basic", id=doc_id, hold=True)
+    await _settled(h, doc_id, Status.PAUSED)
+    await h.client.step(doc_id)
+    for _ in range(600):
+        record = await h.queries.get(doc_id)
+        if record and (record.status, record.state) == (Status.PAUSED, "s1"):
+            break
+        await asyncio.sleep(0.05)
+    await h.client.resume(doc_id)
+    await _settled(h, doc_id, Status.COMPLETED)
+
+
 SCENARIOS: dict[str, Callable[[Harness, str], Awaitable[None]]] = {
     "completed": completed,
     "waited_then_retried": waited_then_retried,
@@ -158,6 +189,9 @@ SCENARIOS: dict[str, Callable[[Harness, str], Awaitable[None]]] = {
     "long_local_run": long_local_run,
     "waited_for_its_key": waited_for_its_key,
     "rate_limited": rate_limited,
+    "retried_within_a_run": retried_within_a_run,
+    "cancelled_mid_run": cancelled_mid_run,
+    "stepped": stepped,
 }
 CONTINUED = {"fanned_out_and_continued", "long_local_run"}
 """Scenarios whose document must have continued as new (more than one run)."""

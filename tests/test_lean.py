@@ -24,6 +24,7 @@ from docstate.engine import DocumentWorkflow
 from docstate.engine.calls import STEP_RESULT
 from docstate.engine.lean import LEAN_PATCH, StepChanges, StepOutput, outcome
 from docstate.engine.recording import VISIBILITY_PATCH
+from docstate.engine.runs import RUNS_PATCH
 from docstate.projection import ProjectionWrite
 from docstate.projection.records import EventRecord
 from docstate.protocol import TransitionOutput, workflow_id
@@ -89,9 +90,9 @@ async def test_inline_content_travels_once(harness: Harness) -> None:
     content = text_of(TEXT_BYTES)
     async with harness.worker(FILE):
         await _through_file_pipeline(harness, "lean-inline", content)
-    # the patch that took the lean path (documents since visibility-at-waits take it
-    # without asking for lean-steps)
-    assert VISIBILITY_PATCH in _patches(await _history(harness, "lean-inline"))
+    # the patch that took the lean path (documents since local-runs take it without
+    # asking for lean-steps or visibility-at-waits)
+    assert RUNS_PATCH in _patches(await _history(harness, "lean-inline"))
     history = await _serialized(harness, "lean-inline")
     inline = base64.b64encode(content)
     assert history.count(inline) == 1
@@ -103,10 +104,12 @@ async def test_inline_content_travels_once(harness: Harness) -> None:
 @pytest.fixture
 def engine_before_lean_steps(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Workflow code as it was before the patch: it never asked for ``lean-steps`` (nor
-    for the later patch that implies it)."""
+    for the later patches that imply it)."""
     patched = workflow.patched
     monkeypatch.setattr(
-        workflow, "patched", lambda id: id not in (LEAN_PATCH, VISIBILITY_PATCH) and patched(id)
+        workflow,
+        "patched",
+        lambda id: id not in (LEAN_PATCH, VISIBILITY_PATCH, RUNS_PATCH) and patched(id),
     )
     yield
 

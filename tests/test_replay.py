@@ -29,6 +29,8 @@ def test_every_scenario_has_a_recorded_history() -> None:
         "2-local-transitions",
         "3-one-begin-activity",
         "5-lean-steps",
+        "6-limits",
+        "7-visibility-at-waits",
         GENERATION,
     }
 

@@ -24,9 +24,10 @@ older worker may answer a lean step in full (the workflow takes both, see
 
 
 def start_transition(
-    spec: PipelineSpec, transition: TransitionSpec, input: TransitionInput
+    spec: PipelineSpec, transition: TransitionSpec, input: TransitionInput, used: int = 0
 ) -> workflow.ActivityHandle[TransitionOutput | StepOutput]:
-    """Start one run of ``transition`` on ``input.document`` (workflow code)."""
+    """Start one run of ``transition`` on ``input.document`` (workflow code), with what
+    its retry policy has left after ``used`` attempts."""
     name = spec.activity_name(transition)
     summary = f"{input.document.id}: {transition.source} -> {transition.target}"
     if transition.runs_locally:
@@ -35,7 +36,7 @@ def start_transition(
             input,
             result_type=STEP_RESULT,
             start_to_close_timeout=transition.timeout,
-            retry_policy=retry_policy(transition.retry),
+            retry_policy=retry_policy(transition.retry, used),
             summary=summary,
         )
     return workflow.start_activity(
@@ -45,7 +46,7 @@ def start_transition(
         task_queue=transition_queue(transition, name),  # None: the workflow's own
         start_to_close_timeout=transition.timeout,
         heartbeat_timeout=transition.heartbeat,
-        retry_policy=retry_policy(transition.retry),
+        retry_policy=retry_policy(transition.retry, used),
         # With heartbeats the activity learns of cancellation: wait for it to stop.
         cancellation_type=(
             workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED

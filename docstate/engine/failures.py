@@ -26,13 +26,16 @@ RECORD_TIMEOUT = timedelta(seconds=30)
 START_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), maximum_attempts=5)
 
 
-def retry_policy(retry: Retry) -> RetryPolicy:
-    """The Temporal retry policy of a transition."""
+def retry_policy(retry: Retry, used: int = 0) -> RetryPolicy:
+    """The Temporal retry policy of a transition, for what is left of it after ``used``
+    attempts made elsewhere (the first one, in a local run)."""
+    initial = retry.initial_interval * retry.backoff**used
+    attempts = max(retry.max_attempts - used, 1) if retry.max_attempts else 0
     return RetryPolicy(
-        initial_interval=retry.initial_interval,
+        initial_interval=min(initial, max(retry.max_interval, retry.initial_interval)),
         backoff_coefficient=retry.backoff,
         maximum_interval=retry.max_interval,
-        maximum_attempts=retry.max_attempts,
+        maximum_attempts=attempts,
         non_retryable_error_types=list(retry.non_retryable),
     )
 

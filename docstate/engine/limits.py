@@ -70,6 +70,15 @@ def transition_queue(transition: TransitionSpec, activity_name: str) -> str | No
     return rate_queue(workflow.info().task_queue, activity_name)
 
 
+def key_limit(spec: PipelineSpec, document: Document) -> tuple[str | None, int | None]:
+    """The document's fairness key and how many of its transitions may run at once
+    (``None``: no limit)."""
+    key = document.metadata.get(FAIRNESS_KEY)
+    if not key or not isinstance(key, str) or not spec.key_limits:
+        return None, None
+    return key, spec.key_limits.of(key)
+
+
 class KeyLimiting:
     """Slots of the per-key limit for :class:`~docstate.engine.DocumentWorkflow`.
 
@@ -95,10 +104,9 @@ class KeyLimiting:
         Raises:
             asyncio.CancelledError: when the document is cancelled while it waits.
         """
-        key = self._doc.metadata.get(FAIRNESS_KEY)
-        limit = spec.key_limits.of(key) if spec.key_limits and isinstance(key, str) else None
+        key, limit = key_limit(spec, self._doc)
         # Documents without a limit run exactly the commands they always did.
-        if not key or limit is None or not workflow.patched(KEY_LIMIT_PATCH):
+        if key is None or limit is None or not workflow.patched(KEY_LIMIT_PATCH):
             return None
         lease = LeaseRequest(key=key, holder=workflow.info().workflow_id, limit=limit)
         wait = FIRST_WAIT

@@ -89,11 +89,14 @@ class TransitionActivities:
         return activity.defn(name=doctype.activity_name(transition))(run_transition)
 
     async def run(
-        self, transition: Transition, input: TransitionInput
+        self, transition: Transition, input: TransitionInput, attempt: int | None = None
     ) -> TransitionOutput | StepOutput:
         """Run one attempt of ``transition`` on ``input.document``: a lean step's
-        result (``input.lean``) carries only what changed, an older one the document."""
-        attempt = activity.info().attempt
+        result (``input.lean``) carries only what changed, an older one the document.
+
+        ``attempt``: its number, when it is not its activity's own (in a local run)."""
+        if attempt is None:
+            attempt = input.attempts_before + activity.info().attempt
         started = datetime.now(UTC)
         # content by reference is loaded only if the function reads it
         document = attach(input.document, self.blobs)

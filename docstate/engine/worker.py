@@ -32,6 +32,7 @@ from docstate.engine.retention import (
     RetentionWorkflow,
     ensure_retention_schedule,
 )
+from docstate.engine.runs import LocalRuns
 from docstate.engine.support import WorkflowActivities
 from docstate.engine.transitions import TransitionActivities
 from docstate.engine.workflow import DocumentWorkflow
@@ -116,6 +117,7 @@ def build_worker(
     )
     transitions = TransitionActivities(registry, writer, blobs, inline_threshold, executor)
     own = WorkflowActivities(registry, writer, blobs, key_limits)
+    runs = LocalRuns(transitions, own)
     leasing = LeaseActivities(leases) if leases is not None else None
     # A rate-limited transition's own queue: the server dispatches its activities no
     # faster than the rate this (and every) worker's poller asks for.
@@ -140,6 +142,7 @@ def build_worker(
         workflows=[DocumentWorkflow, RetentionWorkflow],
         activities=[
             *transitions.definitions(),
+            runs.run,
             own.begin,
             own.start,
             own.record,

@@ -12,20 +12,15 @@ transition functions and their imports stay in the activities.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError, FailureError, is_cancelled_exception
 
 from docstate.document import Status
 from docstate.engine.calls import start_transition
 from docstate.engine.controls import DocumentControls
 from docstate.engine.failures import (
-    RECORD_RETRY,
-    RECORD_TIMEOUT,
-    START_RETRY,
     describe,
 )
 from docstate.engine.fanout import FanOutRun
@@ -33,14 +28,13 @@ from docstate.engine.lean import LEAN_PATCH, StepOutput, outcome, without_conten
 from docstate.engine.limits import KeyLimiting
 from docstate.engine.notify import DocumentNotifying
 from docstate.engine.recording import VISIBILITY_PATCH
+from docstate.engine.running import LocalRunning
+from docstate.engine.runs import RUNS_PATCH, RunFailure, runs_together
 from docstate.model import PipelineSpec, TransitionSpec
 from docstate.projection.records import EventRecord
 from docstate.protocol import (
-    BEGIN_ACTIVITY,
-    BEGIN_PATCH,
     HISTORY_KEPT,
     LOCAL_STEPS_PER_RUN,
-    START_ACTIVITY,
     WORKFLOW_NAME,
     Action,
     Carry,
@@ -58,7 +52,7 @@ from docstate.protocol import (
 # pipeline's shape. So replay is the determinism guard: tests/test_replay.py replays
 # recorded histories of every path against this code.
 @workflow.defn(name=WORKFLOW_NAME, sandboxed=False)
-class DocumentWorkflow(DocumentControls, DocumentNotifying, KeyLimiting):
+class DocumentWorkflow(DocumentControls, DocumentNotifying, LocalRunning, KeyLimiting):
     """Runs one document through its pipeline; see the module docstring."""
 
     @workflow.init
@@ -76,16 +70,19 @@ class DocumentWorkflow(DocumentControls, DocumentNotifying, KeyLimiting):
         self._transition: str | None = None
         self._cancel_requested = False
         self._decision: Action | None = None
-        self._activity: workflow.ActivityHandle[TransitionOutput | StepOutput] | None = None
+        self._activity: workflow.ActivityHandle[Any] | None = None
         self._fanning: FanOutRun | None = None
         self._published: tuple[str, str] | None = None
-        self._shown_at_waits = False  # set by run(): patched() is workflow code
+        self._runs_locally = False  # set by run(), as is the next: patched() is workflow code
+        self._shown_at_waits = False
         self._local_steps = 0  # local transitions run in this run
 
     @workflow.run
     async def run(self, input: DocumentWorkflowInput) -> Snapshot:
         try:
-            self._shown_at_waits = workflow.patched(VISIBILITY_PATCH)
+            # The newest path implies the older ones: a new document records one marker.
+            self._runs_locally = workflow.patched(RUNS_PATCH)
+            self._shown_at_waits = self._runs_locally or workflow.patched(VISIBILITY_PATCH)
             spec = self._spec or await self._start()
             if input.carry and input.carry.fan_out:
                 cursor = input.carry.fan_out
@@ -106,7 +103,10 @@ class DocumentWorkflow(DocumentControls, DocumentNotifying, KeyLimiting):
                         f"{self._doc.metadata}",
                         "NoTransition",
                     )
-                await self._advance(spec, transition)
+                if self._runs_locally and runs_together(spec, transition, self._doc):
+                    await self._run_locally(spec, transition)
+                else:
+                    await self._advance(spec, transition)
                 if self._pause_after_step:  # step mode: hold again after one transition
                     self._paused, self._pause_after_step = True, False
             if self._cancel_requested:
@@ -129,92 +129,69 @@ class DocumentWorkflow(DocumentControls, DocumentNotifying, KeyLimiting):
 
     # --- steps -----------------------------------------------------------------------
 
-    async def _start(self) -> PipelineSpec:
-        # Documents on the VISIBILITY_PATCH path began this way too: one marker, not two.
-        if self._shown_at_waits or workflow.patched(BEGIN_PATCH):
-            return await self._begin()
-        spec = await self._fetch_spec(
-            START_ACTIVITY, self._doc.type, timedelta(seconds=10), START_RETRY
-        )
-        self._enter(spec.initial)
-        await self._record(Status.RUNNING)
-        return spec
+    async def _advance(
+        self, spec: PipelineSpec, transition: TransitionSpec, failed: RunFailure | None = None
+    ) -> None:
+        """Run ``transition`` until it succeeds or is skipped (or the document cancelled).
 
-    async def _begin(self) -> PipelineSpec:
-        """The pipeline's shape and the document's ``running`` row, in one local activity.
-
-        The row's state is the pipeline's initial state, which only the shape tells:
-        the activity sets it, and so does this workflow once the shape is back.
+        ``failed``: its first attempt, which failed in a local run; the policy's rest
+        follows, or, when nothing is left of it, the wait for a decision.
         """
-        running = self._status_write(Status.RUNNING)
-        # Retried like any status write (a database outage waits); an unknown type is not.
-        spec = await self._fetch_spec(BEGIN_ACTIVITY, running, RECORD_TIMEOUT, RECORD_RETRY)
-        self._enter(spec.initial)
-        self._apply(running.model_copy(update={"state": spec.initial}))
-        return spec
-
-    async def _fetch_spec(
-        self, activity: str, arg: object, timeout: timedelta, retry: RetryPolicy
-    ) -> PipelineSpec:
-        try:
-            spec: PipelineSpec = await workflow.execute_local_activity(
-                activity,
-                arg,
-                result_type=PipelineSpec,
-                start_to_close_timeout=timeout,
-                retry_policy=retry,
-            )
-        except FailureError as err:  # a local activity's failure arrives unwrapped
-            if self._cancelled_in_temporal(err):
-                raise  # cancelled before it began: handled in run()
-            await self._fail(describe(err), "UnknownDocumentType")
-        self._spec = spec
-        return spec
-
-    async def _advance(self, spec: PipelineSpec, transition: TransitionSpec) -> None:
-        """Run ``transition`` until it succeeds or is skipped (or the document cancelled)."""
         while True:
-            self._step += 1
             self._transition = transition.name
-            try:
-                output = await self._run_activity(spec, transition)
-            # A local activity's failure arrives unwrapped (not as an ActivityError).
-            except (FailureError, asyncio.CancelledError) as err:
-                if self._cancelled_in_temporal(err):
-                    raise  # handled in run()
-                if self._cancel_requested:
+            if failed is not None and not failed.retryable:
+                error = failed.error
+            else:
+                self._step += 1
+                try:
+                    output = await self._run_activity(spec, transition, failed)
+                # A local activity's failure arrives unwrapped (not as an ActivityError).
+                except (FailureError, asyncio.CancelledError) as err:
+                    if self._cancelled_in_temporal(err):
+                        raise  # handled in run()
+                    if self._cancel_requested:
+                        return
+                    error = describe(err)
+                else:
+                    await self._took(spec, transition, output)
                     return
-                decision = await self._wait_for_decision(spec, transition, describe(err))
-                if decision is Action.RETRY:
-                    continue
-                if decision is Action.SKIP:
-                    self._enter(transition.target)
-                    await self._record(
-                        self._running_or_done(spec),
-                        transition=transition.name,
-                        from_state=transition.source,
-                        error="skipped on request",
-                    )
-                return
-            info = workflow.info()
-            self._doc, write = outcome(
-                self._doc, output, workflow_id=info.workflow_id, run_id=info.run_id
-            )
-            self._state = transition.target
-            self._apply(write)
-            if not output.projected:
-                await self._write(write)
-            if output.derived is not None:
-                cursor = FanOutCursor(
+            failed = None
+            decision = await self._wait_for_decision(spec, transition, error)
+            if decision is Action.RETRY:
+                continue
+            if decision is Action.SKIP:
+                self._enter(transition.target)
+                await self._record(
+                    self._running_or_done(spec),
                     transition=transition.name,
-                    manifest=output.derived,
-                    count=output.derived_count,
+                    from_state=transition.source,
+                    error="skipped on request",
                 )
-                await self._fan_out(spec, transition, cursor)
             return
 
+    async def _took(
+        self, spec: PipelineSpec, transition: TransitionSpec, output: TransitionOutput | StepOutput
+    ) -> None:
+        """``transition`` succeeded: its result applied, written when its activity could
+        not, and the documents it derived run."""
+        info = workflow.info()
+        self._doc, write = outcome(
+            self._doc, output, workflow_id=info.workflow_id, run_id=info.run_id
+        )
+        self._state = transition.target
+        self._apply(write)
+        if not output.projected:
+            await self._write(write)
+        if output.derived is not None:
+            cursor = FanOutCursor(
+                transition=transition.name,
+                manifest=output.derived,
+                count=output.derived_count,
+            )
+            await self._fan_out(spec, transition, cursor)
+
     async def _run_activity(
-        self, spec: PipelineSpec, transition: TransitionSpec
+        self, spec: PipelineSpec, transition: TransitionSpec, failed: RunFailure | None
     ) -> TransitionOutput | StepOutput:
         info = workflow.info()
         lean = self._shown_at_waits or workflow.patched(LEAN_PATCH)
@@ -233,13 +210,18 @@ class DocumentWorkflow(DocumentControls, DocumentNotifying, KeyLimiting):
             workflow_id=info.workflow_id,
             run_id=info.run_id,
             lean=lean,
+            attempts_before=1 if failed else 0,
         )
+        if failed is not None:  # the wait before attempt two, as the policy gives it
+            await workflow.sleep(transition.retry.initial_interval)
+            if self._cancel_requested:
+                raise asyncio.CancelledError("cancelled on request")
         if transition.runs_locally:
             self._local_steps += 1
         else:
             self._show()  # a task-queue activity: the document may be in it a while
         lease = await self._take_slot(spec)  # None: the document's key has no limit
-        self._activity = start_transition(spec, transition, input)
+        self._activity = start_transition(spec, transition, input, input.attempts_before)
         try:
             result: TransitionOutput | StepOutput = await self._holding(lease, self._activity)
             return result

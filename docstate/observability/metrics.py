@@ -37,6 +37,7 @@ from temporalio.worker import (
 
 from docstate.config import Settings
 from docstate.document import Status
+from docstate.observability.attempts import observed, observing
 from docstate.projection.queries import ProjectionQueries
 from docstate.projection.records import ProjectionWrite
 from docstate.projection.schema import documents
@@ -77,6 +78,16 @@ class TransitionMetrics(Interceptor):
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _TimedTransitions(next, self)
 
+    def record(
+        self, doc_type: str, transition: str, seconds: float, error: BaseException | None
+    ) -> None:
+        """One transition attempt (an :data:`~docstate.observability.attempts.AttemptObserver`)."""
+        labels = {"doc_type": doc_type, "transition": transition}
+        if error is not None:
+            self.failures.add(1, {**labels, "error_type": _error_type(error)})
+        self.duration.record(seconds, labels)
+        self.attempts.add(1, {**labels, "outcome": "ok" if error is None else "error"})
+
 
 class _TimedTransitions(ActivityInboundInterceptor):
     def __init__(self, next: ActivityInboundInterceptor, metrics: TransitionMetrics) -> None:
@@ -85,20 +96,13 @@ class _TimedTransitions(ActivityInboundInterceptor):
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         doc_type, dot, transition = activity.info().activity_type.partition(".")
-        if not dot or doc_type == "docstate":  # the engine's own (begin, record, ...)
-            return await super().execute_activity(input)
-        labels = {"doc_type": doc_type, "transition": transition}
-        started = time.monotonic()
-        outcome = "ok"
-        try:
-            return await super().execute_activity(input)
-        except BaseException as err:
-            outcome = "error"
-            self.metrics.failures.add(1, {**labels, "error_type": _error_type(err)})
-            raise
-        finally:
-            self.metrics.duration.record(time.monotonic() - started, labels)
-            self.metrics.attempts.add(1, {**labels, "outcome": outcome})
+        # The engine's own activities (begin, record, ...) are not attempts; a local run
+        # (docstate.run) reports each attempt it takes to the observer set here.
+        with observing(self.metrics.record):
+            if not dot or doc_type == "docstate":
+                return await super().execute_activity(input)
+            with observed(doc_type, transition):
+                return await super().execute_activity(input)
 
 
 class MeteredWriter:

@@ -5,16 +5,18 @@ With ``DOCSTATE_TRACING=true``, every client and worker DocState builds carries 
 Temporal SDK's ``TracingInterceptor`` (spans ``StartWorkflow``, ``RunWorkflow``,
 ``StartActivity``, ``RunActivity``, linked across processes through workflow headers),
 and the projection writes of a transition are a span of their own with the document id
-as an attribute. In the HTTP API, FastAPI traces each request (a server span), the
-ancestor of the workflow starts it makes. Spans go to the tracer provider the process
-has; if it has none, DocState installs one exporting OTLP over HTTP, configured by the
-standard ``OTEL_*`` variables (``OTEL_EXPORTER_OTLP_ENDPOINT``, ``OTEL_SERVICE_NAME``,
-...).
+as an attribute. The transitions a local run takes together get a ``RunActivity`` span
+each, as if each were its own activity. In the HTTP API, FastAPI traces each request (a
+server span), the ancestor of the workflow starts it makes. Spans go to the tracer
+provider the process has; if it has none, DocState installs one exporting OTLP over
+HTTP, configured by the standard ``OTEL_*`` variables (``OTEL_EXPORTER_OTLP_ENDPOINT``,
+``OTEL_SERVICE_NAME``, ...).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from docstate.config import Settings
 from docstate.errors import ConfigurationError
@@ -71,6 +73,19 @@ def _ensure_provider() -> None:
     provider = TracerProvider(resource=Resource.create({"service.name": "docstate"}))
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+
+
+@contextmanager
+def traced_attempt(activity_name: str, document_id: str) -> Iterator[None]:
+    """A span for one transition attempt that shares its activity (a local run's), named
+    as the interceptor names an activity's; only when that activity is traced."""
+    if trace is None or not trace.get_current_span().is_recording():
+        yield
+        return
+    with trace.get_tracer(TRACER_NAME).start_as_current_span(
+        f"RunActivity:{activity_name}", attributes={"docstate.document_id": document_id}
+    ):
+        yield
 
 
 class TracedWriter:
