@@ -1,12 +1,13 @@
 """The document workflow: one per document, walking it through its pipeline.
 
-Each state is a step; each transition one activity with the transition's own retry
-policy and timeouts. When a transition fails for good the document does not die: it
-waits (status ``waiting``) for a person to ``retry``, ``skip`` or ``cancel`` it.
+Each state is a step; each transition one activity attempt with the transition's own
+retry policy and timeouts (consecutive short ones share a local activity, a local run:
+see :mod:`docstate.engine.runs`). When a transition fails for good the document does not
+die: it waits (status ``waiting``) for a person to ``retry``, ``skip`` or ``cancel`` it.
 
-The workflow sees only the pipeline's shape (a ``PipelineSpec``, fetched once by the
-``docstate.begin`` local activity so it is recorded in history and replays exactly);
-transition functions and their imports stay in the activities.
+The workflow sees only the pipeline's shape (a ``PipelineSpec``, read once at its start
+by a local activity so it is recorded in history and replays exactly); transition
+functions and their imports stay in the activities.
 """
 
 from __future__ import annotations
