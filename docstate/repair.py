@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from docstate.document import Status
 from docstate.projection.queries import ProjectionQueries
 from docstate.projection.records import DocumentRecord, ProjectionWrite
 from docstate.projection.schema import document_events, documents
@@ -41,6 +42,14 @@ class Drifted(BaseModel):
     detail: str
 
 
+def in_flight(truth: ProjectionWrite) -> bool:
+    """Whether ``truth`` is from a document whose workflow is running a step: its row may
+    then be ahead of it, written by the step's activity (a local run writes a row per
+    transition) before Temporal records the step. Such a row is not drift, and a forced
+    rebuild leaves it and its events alone."""
+    return not truth.confirmed and truth.status in (Status.PENDING, Status.RUNNING)
+
+
 COMPARED = ("state", "status", "error", "parent_id", "type")
 """The row's fields that must equal Temporal's at the same version."""
 
@@ -55,6 +64,8 @@ def compare(truth: ProjectionWrite, row: DocumentRecord | None) -> Drifted | Non
     if row.version < truth.version:
         return Drifted(document_id=doc_id, drift=Drift.BEHIND, detail=f"{has}; {said}")
     if row.version > truth.version:
+        if in_flight(truth):
+            return None
         return Drifted(document_id=doc_id, drift=Drift.AHEAD, detail=f"{has}; {said}")
     wrong = [f for f in COMPARED if getattr(row, f) != getattr(truth, f)]
     sha = truth.content_ref.sha256 if truth.content_ref else None
@@ -86,7 +97,8 @@ class ForcingWriter:
     For each document in a batch, its row becomes the batch's newest write (whatever
     version the row had), the events of the batch replace those with the same sequence
     number, and events beyond the newest write are deleted: they record what Temporal
-    does not have. Only for repair: everyday writes need the fence.
+    does not have; except for a document :func:`in_flight`, whose row and events ahead
+    may be its running step's. Only for repair: everyday writes need the fence.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -101,13 +113,13 @@ class ForcingWriter:
             for doc_id, mine in by_document.items():
                 newest = max(mine, key=lambda w: w.version)
                 seqs = sorted({w.version for w in mine})
+                moving = in_flight(newest)  # rows beyond it may be its running step's
+                replaced = document_events.c.seq.in_(seqs)
+                beyond = document_events.c.seq > newest.version
                 await conn.execute(
                     document_events.delete().where(
                         document_events.c.document_id == doc_id,
-                        sa.or_(
-                            document_events.c.seq.in_(seqs),
-                            document_events.c.seq > newest.version,
-                        ),
+                        replaced if moving else sa.or_(replaced, beyond),
                     )
                 )
                 unique = {w.version: w for w in mine}
@@ -121,8 +133,9 @@ class ForcingWriter:
                 if created is None:
                     await conn.execute(documents.insert(), [row])
                 else:
+                    fence = documents.c.version < newest.version if moving else sa.true()
                     await conn.execute(
-                        documents.update().where(documents.c.id == doc_id).values(**row)
+                        documents.update().where(documents.c.id == doc_id, fence).values(**row)
                     )
 
     async def close(self) -> None:

@@ -199,7 +199,11 @@ ALL = (*ALL, LEAF, SLEEPER, FAN, FAN_STRICT, FAN_NARROW)
 LOCAL = _linear("local", ("parse", parse), ("enrich", flaky), ("check", reject), local=True)
 # Short transitions, the second of which naps: a local run is under way while it does.
 DOZER = _linear("dozer", ("parse", parse), ("doze", slow))
-ALL = (*ALL, LOCAL, DOZER)
+# A short transition that naps past its 1 s timeout when asked to.
+NAPPER = _linear("napper", ("doze", slow), timeout=timedelta(seconds=1))
+# Three short transitions that nap as long as asked: slower ones take a run each.
+DROWSY = _linear("drowsy", ("a", slow), ("b", slow), ("c", slow))
+ALL = (*ALL, LOCAL, DOZER, NAPPER, DROWSY)
 
 # Limits (not in ALL: a rate-limited transition brings a second worker on its own queue).
 RATE_LIMITED = _linear("rate_limited", ("parse", parse), rate_limit=50)

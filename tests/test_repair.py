@@ -80,3 +80,30 @@ async def test_verify_names_each_drift_and_force_repairs_rows_ahead(any_harness:
         # forcing twice changes nothing
         await rebuild(h.temporal, ForcingWriter(h.engine), query=query)
         assert row_view(await h.queries.list(limit=100)) == truth_rows
+
+
+async def test_a_local_run_under_way_is_not_drift_and_force_leaves_its_rows(
+    harness: Harness,
+) -> None:
+    """Mid-run the row is ahead of Temporal (the run wrote parse's row, the workflow has
+    not heard of it yet): that is the run's progress, not drift to repair."""
+    h, doc_id = harness, new_id("flight")
+    query = f'WorkflowId = "doc:{doc_id}"'
+    async with h.worker(*p.ALL):
+        # held first, so the run is not the document's first (whose snapshot is empty)
+        await h.client.submit(b"x", type="dozer", id=doc_id, metadata={"sleep": 60}, hold=True)
+        assert (await h.client.wait(doc_id, timeout=30)).status.value == "paused"
+        await h.client.resume(doc_id)
+        await wait_for(lambda: p.calls[f"{doc_id}:slow"] == 1)  # parse written, doze napping
+        row = await h.queries.get(doc_id)
+        assert row is not None and row.state == "s1"
+        truth = await collect(h.temporal, query=query)
+        newest = truth.newest(doc_id)
+        assert newest is not None and newest.version < row.version  # Temporal is behind
+        assert await verify(truth, h.queries) == []
+        await rebuild(h.temporal, ForcingWriter(h.engine), query=query)
+        after = await h.queries.get(doc_id)
+        assert after is not None and (after.state, after.version) == ("s1", row.version)
+        assert [e.transition for e in await h.queries.history(doc_id)][-1] == "parse"
+        await h.client.cancel(doc_id)
+        await wait_for(lambda: _closed(h, doc_id))

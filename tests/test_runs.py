@@ -11,7 +11,13 @@ from temporalio.exceptions import ApplicationError
 
 from docstate import Document, Status
 from docstate.engine.limits import FAIRNESS_KEY
-from docstate.engine.runs import RUN_ACTIVITY, RUN_BUDGET, retryable, runs_together
+from docstate.engine.runs import (
+    RUN_ACTIVITY,
+    RUN_BUDGET,
+    RUN_SLICE,
+    retryable,
+    runs_together,
+)
 from docstate.model import KeyLimits, Retry, TransitionSpec
 from docstate.protocol import workflow_id
 from tests import pipelines as p
@@ -114,6 +120,36 @@ async def test_cancel_stops_a_run_in_the_middle_of_a_transition(harness: Harness
         (None, Status.CANCELLED),
     ]
     assert done.state == "s0" and done.version == events[-1].seq
+
+
+async def test_an_attempt_that_outlives_its_timeout_in_a_run_fails_with_its_row(
+    harness: Harness,
+) -> None:
+    doc_id = new_id()
+    async with harness.worker(*p.ALL):
+        await harness.client.submit(b"x", type="napper", id=doc_id, metadata={"sleep": 5})
+        waiting = await harness.client.wait(doc_id, timeout=60)
+        await harness.client.cancel(doc_id)
+    assert waiting.status is Status.WAITING and "timed out" in (waiting.error or "")
+    failed = [e for e in await harness.client.history(doc_id) if e.error and e.transition]
+    assert (failed[0].transition, failed[0].attempt) == ("doze", 1)
+    assert "took longer than its timeout (0:00:01)" in (failed[0].error or "")
+    assert p.calls[f"{doc_id}:slow"] == 3  # QUICK: three attempts, as its policy says
+
+
+async def test_a_run_that_has_run_its_slice_takes_no_further_transition(
+    harness: Harness,
+) -> None:
+    """Transitions of 1.2 s: the run takes a second one (1.2 s < RUN_SLICE), not a third
+    (2.4 s), so the workflow hears of signals and queries between runs."""
+    doc_id = new_id()
+    async with harness.worker(*p.ALL):
+        await harness.client.submit(b"x", type="drowsy", id=doc_id, metadata={"sleep": 1.2})
+        done = await wait_for(lambda: _closed(harness, doc_id), timeout=30)
+        history = await _history(harness, doc_id)
+    assert done.status is Status.COMPLETED and p.calls[f"{doc_id}:slow"] == 3
+    assert RUN_SLICE.total_seconds() == 2
+    assert _local_activities(history) == [RUN_ACTIVITY, RUN_ACTIVITY]
 
 
 async def test_step_mode_takes_one_transition_of_a_run(harness: Harness) -> None:

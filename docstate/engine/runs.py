@@ -15,9 +15,13 @@ What each transition keeps:
   (:class:`RunFailure`); the workflow retries the transition alone as a local activity
   with what the policy has left, after the wait the policy gives for attempt two, or
   sends the document to ``waiting`` when nothing is left.
-* **Its timeout.** Each attempt in a run has the transition's own timeout. A run takes
-  a transition only while the run's budget (:data:`RUN_BUDGET`) still covers that
-  timeout, and otherwise stops and the workflow starts another.
+* **Its timeout.** Each attempt in a run has the transition's own timeout, enforced in
+  the worker: an attempt that outlives it fails with its row, like any failed attempt.
+  A run takes a transition only while the run's budget (:data:`RUN_BUDGET`) still
+  covers that timeout, and only while it has run less than :data:`RUN_SLICE`: the
+  workflow hears of signals, queries and updates (pause, cancel, a snapshot) between
+  runs, so a run of quick transitions is one activity and slow ones go a run each.
+  A draining worker starts no further transition in a run.
 * **Pause, step and cancel.** A cancel stops the run's activity at once, like a single
   transition's; as the run then never reports, the document is recorded cancelled in
   the state the run started from, after the rows of the steps it took (they stay in its
@@ -27,7 +31,6 @@ What each transition keeps:
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import timedelta
 
@@ -52,7 +55,11 @@ RUN_ACTIVITY = "docstate.run"
 RUN_TIMEOUT = timedelta(minutes=2)
 """Start-to-close timeout of a run's activity: its budget and a margin for its writes."""
 RUN_BUDGET = timedelta(seconds=90)
-"""The sum of the timeouts of the transitions one run may take."""
+"""A run takes a transition only if the time it has run plus that transition's timeout
+stays within it: with :data:`RUN_TIMEOUT`, no attempt outlives the run's activity."""
+RUN_SLICE = timedelta(seconds=2)
+"""A run that has run this long takes no further transition: while it runs, its
+workflow's task is held open, so signals, queries and updates to the document wait."""
 
 
 class RunInput(BaseModel):
@@ -140,24 +147,28 @@ class LocalRuns:
             await self.own.record(input.begin.model_copy(update={"state": spec.initial}))
             document = document.model_copy(update={"state": spec.initial})
         declared = {t.name: t for t in self.transitions.registry.get(document.type).transitions}
-        deadline = time.monotonic() + RUN_BUDGET.total_seconds()
+        started = time.monotonic()
         while len(output.steps) < input.max_steps:
             transition = spec.next_transition(document.state, document.metadata)
+            elapsed = time.monotonic() - started
             if (
                 transition is None
                 or not runs_together(spec, transition, document)
-                or time.monotonic() + transition.timeout.total_seconds() > deadline
+                or (output.steps and elapsed >= RUN_SLICE.total_seconds())
+                or elapsed + transition.timeout.total_seconds() > RUN_BUDGET.total_seconds()
                 or transition.name not in declared  # another version: one at a time
+                or activity.is_worker_shutdown()  # draining: the workflow goes on elsewhere
             ):
                 break
             step = self._input(input, spec, transition, document, len(output.steps))
             try:
                 name = spec.activity_name(transition)
                 with traced_attempt(name, document.id), observed(spec.name, transition.name):
-                    async with asyncio.timeout(transition.timeout.total_seconds()):
-                        # attempt 1 of each: the run's activity may be on a later
-                        # attempt only when its begin failed, before any transition ran
-                        result = await self.transitions.run(declared[transition.name], step, 1)
+                    # attempt 1 of each: the run's activity may be on a later attempt
+                    # only when its begin failed, before any transition ran
+                    result = await self.transitions.run(
+                        declared[transition.name], step, 1, transition.timeout
+                    )
             except Exception as err:  # one attempt failed: the workflow decides what next
                 output.failure = RunFailure(
                     transition=transition.name,

@@ -16,7 +16,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio import activity
@@ -89,19 +89,25 @@ class TransitionActivities:
         return activity.defn(name=doctype.activity_name(transition))(run_transition)
 
     async def run(
-        self, transition: Transition, input: TransitionInput, attempt: int | None = None
+        self,
+        transition: Transition,
+        input: TransitionInput,
+        attempt: int | None = None,
+        timeout: timedelta | None = None,
     ) -> TransitionOutput | StepOutput:
         """Run one attempt of ``transition`` on ``input.document``: a lean step's
         result (``input.lean``) carries only what changed, an older one the document.
 
-        ``attempt``: its number, when it is not its activity's own (in a local run)."""
+        ``attempt``: its number, when it is not its activity's own; ``timeout``: the
+        attempt's own, enforced here (both in a local run, where attempts share one
+        activity), so a timed-out attempt fails like any other and has its row."""
         if attempt is None:
             attempt = input.attempts_before + activity.info().attempt
         started = datetime.now(UTC)
         # content by reference is loaded only if the function reads it
         document = attach(input.document, self.blobs)
         try:
-            result = await self._call(transition, document)
+            result = await self._within(transition, document, timeout)
             updated, derived = _checked(result, document, transition.name)
             self._check_types(derived, transition.name)
         except PermanentError as err:
@@ -160,6 +166,20 @@ class TransitionActivities:
                 raise PermanentError(
                     f"transition {transition!r} derived {child.id!r}: {err}"
                 ) from err
+
+    async def _within(
+        self, transition: Transition, document: Document, timeout: timedelta | None
+    ) -> Any:
+        if timeout is None:
+            return await self._call(transition, document)
+        deadline = asyncio.timeout(timeout.total_seconds())
+        try:
+            async with deadline:
+                return await self._call(transition, document)
+        except TimeoutError as err:
+            if not deadline.expired():
+                raise  # the function's own
+            raise TimeoutError(f"took longer than its timeout ({timeout})") from err
 
     async def _call(self, transition: Transition, document: Document) -> Any:
         func = transition.run
