@@ -10,11 +10,13 @@ from temporalio.client import WorkflowHistory
 from temporalio.exceptions import ApplicationError
 
 from docstate import Document, Status
+from docstate.engine.failures import retry_policy
 from docstate.engine.limits import FAIRNESS_KEY
 from docstate.engine.runs import (
     RUN_ACTIVITY,
     RUN_BUDGET,
     RUN_SLICE,
+    describe_attempt,
     retryable,
     runs_together,
 )
@@ -198,3 +200,27 @@ def test_which_failed_attempts_a_transition_may_retry() -> None:
 def _with(transition: TransitionSpec, non_retryable: tuple[str, ...]) -> TransitionSpec:
     retry = transition.retry.model_copy(update={"non_retryable": non_retryable})
     return transition.model_copy(update={"retry": retry})
+
+
+def test_the_policy_left_after_a_runs_attempt() -> None:
+    """The attempt made in a run counts: the rest waits as attempt two would, and an
+    unlimited policy stays unlimited."""
+    retry = Retry(
+        initial_interval=timedelta(seconds=1),
+        backoff=2.0,
+        max_interval=timedelta(seconds=3),
+        max_attempts=3,
+    )
+    assert retry_policy(retry).maximum_attempts == 3
+    left = retry_policy(retry, used=1)
+    assert (left.maximum_attempts, left.initial_interval) == (2, timedelta(seconds=2))
+    capped = retry_policy(retry, used=2)  # 4 s, capped at the policy's maximum
+    assert (capped.maximum_attempts, capped.initial_interval) == (1, timedelta(seconds=3))
+    unlimited = retry.model_copy(update={"max_attempts": 0})
+    assert retry_policy(unlimited, used=1).maximum_attempts == 0
+
+
+def test_a_failed_attempt_reads_as_temporal_would_put_it() -> None:
+    assert describe_attempt(ConnectionError("refused")) == "ConnectionError: refused"
+    assert describe_attempt(ApplicationError("bad", type="Rejected")) == "Rejected: bad"
+    assert describe_attempt(TimeoutError("took longer")) == "timed out (start_to_close timeout)"

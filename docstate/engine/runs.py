@@ -39,6 +39,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from docstate.document import Document
+from docstate.engine.failures import describe
 from docstate.engine.lean import StepOutput, outcome
 from docstate.engine.limits import key_limit
 from docstate.engine.support import WorkflowActivities
@@ -107,10 +108,11 @@ def runs_together(spec: PipelineSpec, transition: TransitionSpec, document: Docu
 
 
 def describe_attempt(err: BaseException) -> str:
-    """A failed attempt in one line, as :func:`docstate.engine.failures.describe` puts
-    the same failure when Temporal reports it."""
+    """A failed attempt in one line, as :func:`describe` puts the same failure when
+    Temporal reports it (which turns a plain exception into an ``ApplicationError`` of
+    its class name, and a timeout into its own ``TimeoutError``)."""
     if isinstance(err, ApplicationError):
-        return f"{err.type}: {err.message}" if err.type else err.message
+        return describe(err)
     if isinstance(err, TimeoutError):
         return "timed out (start_to_close timeout)"
     return f"{type(err).__name__}: {err}"
