@@ -62,6 +62,22 @@ class DocumentNotFound(DocStateError):
         super().__init__(f"document {document_id!r} not found")
 
 
+class DocumentNotStarted(DocumentNotFound):
+    """The document was submitted, but no worker has started it yet, so it has no row.
+
+    It is a :class:`DocumentNotFound` (there is nothing to read yet), so code that
+    handles that still works; its message says why and what to check.
+    """
+
+    def __init__(self, document_id: str, task_queue: str) -> None:
+        super().__init__(document_id)
+        self.task_queue = task_queue
+        self.args = (
+            f"document {document_id!r} was submitted but no worker has started it yet "
+            f"(is `docstate worker` running for task queue {task_queue!r}?)",
+        )
+
+
 class DuplicateDocument(DocStateError):
     """A document with this id was already submitted."""
 

@@ -184,6 +184,28 @@ def test_waiting_with_no_worker_on_the_queue_says_so(cli: Cli) -> None:
     assert waited.returncode == 1 and note in waited.stderr, waited.stderr
 
 
+def test_status_and_actions_with_no_worker_say_so(cli: Cli) -> None:
+    queue = f"nobody-{uuid.uuid4().hex}"
+    nobody = with_env(cli, DOCSTATE_TASK_QUEUE=queue)
+    unread = cli.tmp / "ünread file.txt"
+    unread.write_text("words nobody reads yet")
+    doc_id = submitted_id(nobody.ok("submit", str(unread), "--type", "file"))
+    # submitted, no row yet: not "not found" but why, and what to check
+    started = f"document {doc_id!r} was submitted but no worker has started it yet"
+    for command in ("status", "tree", "history"):
+        line = nobody.fails(command, doc_id)
+        assert started in line and repr(queue) in line, (command, line)
+    # an update would wait for a worker, silently: refused at once, nothing sent
+    for command in ("pause", "retry", "step"):
+        line = nobody.fails(command, doc_id)
+        assert f"cannot {command} document {doc_id!r} now: no worker polls task queue" in line
+        assert "nothing was sent" in line
+    assert "document 'never-submitted' not found" in nobody.fails("status", "never-submitted")
+    # Temporal away: an unrecorded id is simply not found, without waiting on it
+    away = with_env(cli, DOCSTATE_TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}")
+    assert f"document {doc_id!r} not found" in away.fails("status", doc_id)
+
+
 def test_rebuild_and_verify_say_when_no_worker_answers(cli: Cli) -> None:
     nobody = with_env(cli, DOCSTATE_TASK_QUEUE=f"nobody-{uuid.uuid4().hex}")
     plain = cli.tmp / "unserved.txt"

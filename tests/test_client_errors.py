@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
+from temporalio import workflow
+from temporalio.worker import Worker
 
 from docstate import Client, Settings
 from docstate.blobs import make_blob_store
+from docstate.client import actions
 from docstate.client.batch import Submission
 from docstate.client.ingest import Content
 from docstate.devserver import free_port
@@ -17,6 +21,7 @@ from docstate.errors import (
     DocStateError,
     InvalidDocumentId,
     InvalidInput,
+    NoWorker,
     ProjectionUnavailable,
     TemporalUnavailable,
     WaitTimeout,
@@ -88,3 +93,29 @@ async def test_submit_and_wait_raise_only_docstate_errors(
     finally:
         await engine.dispose()
     assert issubclass(ProjectionUnavailable, DocStateError)
+
+
+@workflow.defn(name="tests.SomethingElse", sandboxed=False)
+class SomethingElse:
+    """A worker of this polls the queue but cannot run a document workflow."""
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.sleep(timedelta(seconds=1))
+
+
+async def test_an_action_nobody_takes_ends_with_no_worker(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = harness.client
+    doc = await ds.submit(b"x", type="basic", id=new_id("untaken"))
+    # nobody polls: refused before anything is sent
+    with pytest.raises(NoWorker, match="no worker polls task queue"):
+        await ds.pause(doc.id)
+    # somebody polls, but nobody takes the update: the caller hears so in time
+    monkeypatch.setattr(actions, "ACTION_PATIENCE", 2.0)
+    async with Worker(
+        harness.temporal, task_queue=harness.settings.task_queue, workflows=[SomethingElse]
+    ):
+        with pytest.raises(NoWorker, match=f"no worker took the pause of document '{doc.id}'"):
+            await ds.pause(doc.id)

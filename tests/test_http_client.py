@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from docstate import (
+    Client,
     DocumentNotFound,
     DuplicateDocument,
     InvalidTransition,
+    NoWorker,
     UnknownDocumentType,
     UnknownOperation,
 )
@@ -102,6 +104,19 @@ async def test_pause_and_resume_through_the_client(api: Api) -> None:
         assert (await client.resume(doc_id)).action == "resume"
         final = await client.get_job_status(job.job_id, wait=60)
         assert final.status == "completed"
+
+
+async def test_an_action_with_no_worker_is_503_no_worker(api: Api) -> None:
+    h = api.harness
+    # a document on a queue nobody serves: the API's action must not hang on it
+    nobody = h.settings.model_copy(update={"task_queue": f"nobody-{h.settings.task_queue}"})
+    doc = await Client(h.temporal, nobody, h.queries, h.blobs).submit(b"x", type="basic")
+    response = await api.http.post(f"/api/v1/objects/{doc.id}/pause")
+    assert response.status_code == 503, response.text
+    assert response.json()["error"]["code"] == "no_worker"
+    async with AsyncHttpClient(api.url) as client:
+        with pytest.raises(NoWorker, match="no worker polls task queue 'nobody-"):
+            await client.pause(doc.id)
 
 
 async def test_the_api_key_and_other_refusals(api: Api) -> None:

@@ -24,6 +24,7 @@ from docstate.errors import (
     DocumentNotFound,
     DuplicateDocument,
     InvalidTransition,
+    NoWorker,
     TemporalUnavailable,
     UnknownDocumentType,
     UnknownOperation,
@@ -75,6 +76,8 @@ def describe(err: DocStateError) -> tuple[int, str, dict[str, Any]]:
             return 422, "bad_request", {}
         case TemporalUnavailable():
             return 503, "unavailable", {}
+        case NoWorker():
+            return 503, "no_worker", {}
     return 400, "bad_request", {}
 
 
@@ -86,7 +89,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         409: "Not possible in the document's current status",
         413: "Upload too large",
         422: "Malformed request, unknown type or operation",
-        503: "Temporal or the database does not answer",
+        503: "Temporal or the database does not answer, or no worker runs to take an action",
     }.items()
 }
 

@@ -8,12 +8,8 @@ import sys
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-from temporalio.service import RPCError
-
 from docstate.client import Client
+from docstate.client.pollers import workflow_pollers
 
 T = TypeVar("T")
 
@@ -25,16 +21,7 @@ async def pollers(ds: Client) -> int | None:
     """Workers that polled the task queue for document workflows lately (the server
     remembers pollers for a few minutes); None when Temporal does not say."""
     temporal = await ds.temporal_client()
-    request = DescribeTaskQueueRequest(
-        namespace=ds.settings.namespace,
-        task_queue=TaskQueue(name=ds.settings.task_queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    )
-    try:
-        response = await temporal.workflow_service.describe_task_queue(request)
-    except RPCError:
-        return None
-    return len(response.pollers)
+    return await workflow_pollers(temporal, ds.settings.namespace, ds.settings.task_queue)
 
 
 async def note_when_no_worker(ds: Client, after: float = NO_WORKER_AFTER) -> None:

@@ -3,6 +3,11 @@
 ``retry``, ``skip``, ``pause``, ``resume`` and ``step`` go through the workflow's
 ``control`` update, so the answer says whether the action was accepted and, if not, why;
 ``cancel`` is Temporal's cancellation, which reaches the running transition.
+
+An update needs a worker to take it: with none polling the document's task queue, the
+action is refused at once, nothing sent (it would otherwise wait, silently, for one to
+start); with one that does not take it within :data:`ACTION_PATIENCE`, the caller hears
+so instead of waiting on.
 """
 
 from __future__ import annotations
@@ -11,12 +16,18 @@ import asyncio
 import time
 from typing import Any
 
-from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from docstate.client.core import ClientCore
-from docstate.errors import DocumentNotFound, InvalidTransition
+from docstate.client.pollers import workflow_pollers
+from docstate.errors import DocumentNotFound, InvalidTransition, NoWorker
 from docstate.protocol import (
     CONTROL_UPDATE,
     SNAPSHOT_QUERY,
@@ -25,6 +36,9 @@ from docstate.protocol import (
     Snapshot,
     workflow_id,
 )
+
+ACTION_PATIENCE = 30.0
+"""Seconds an action waits for a worker to take it (a busy worker takes it in a few)."""
 
 
 class DocumentActions(ClientCore):
@@ -132,10 +146,15 @@ class DocumentActions(ClientCore):
         await self._refuse_if_ended(document_id, f"cannot {action.value} it")
         try:
             handle = await self._handle(document_id)
-            snapshot: Snapshot = await handle.execute_update(
-                CONTROL_UPDATE, ControlRequest(action=action), result_type=Snapshot
-            )
-            return snapshot
+            task_queue = (await handle.describe()).task_queue
+            temporal = await self.temporal_client()
+            if await workflow_pollers(temporal, self.settings.namespace, task_queue) == 0:
+                raise NoWorker(
+                    f"cannot {action.value} document {document_id!r} now: no worker polls "
+                    f"task queue {task_queue!r} (start `docstate worker` with the same "
+                    "settings); nothing was sent"
+                )
+            return await self._update(handle, document_id, action)
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
@@ -146,6 +165,27 @@ class DocumentActions(ClientCore):
                     document_id, f"cannot {action.value} it", closed_in_temporal=True
                 )
             raise _not_found_or(err, document_id) from None
+
+    async def _update(
+        self, handle: WorkflowHandle[Any, Any], document_id: str, action: Action
+    ) -> Snapshot:
+        """The control update's answer, or :class:`NoWorker` after :data:`ACTION_PATIENCE`."""
+        patience = asyncio.timeout(ACTION_PATIENCE)
+        try:
+            async with patience:
+                snapshot: Snapshot = await handle.execute_update(
+                    CONTROL_UPDATE, ControlRequest(action=action), result_type=Snapshot
+                )
+                return snapshot
+        # The SDK reports its call cancelled (by the patience here) as its own error.
+        except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            if not patience.expired():
+                raise
+            raise NoWorker(
+                f"no worker took the {action.value} of document {document_id!r} within "
+                f"{ACTION_PATIENCE:.0f}s (is its worker stopped or stuck?); it may still "
+                "apply if one takes it later: `docstate status` shows whether it did"
+            ) from None
 
     async def _handle(self, document_id: str) -> WorkflowHandle[Any, Any]:
         return (await self.temporal_client()).get_workflow_handle(workflow_id(document_id))

@@ -5,16 +5,19 @@ None of it needs Temporal, except telling an unknown id from one not yet recorde
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Unpack
 
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from docstate.client.core import ClientCore
 from docstate.document import Status
-from docstate.errors import ContentError, DocumentNotFound, WaitTimeout
+from docstate.errors import ContentError, DocumentNotFound, DocumentNotStarted, WaitTimeout
 from docstate.projection.records import DocumentFilter, DocumentPage, DocumentRecord, EventRecord
 from docstate.protocol import workflow_id
 
@@ -26,16 +29,22 @@ class DocumentReader(ClientCore):
     """Seconds :meth:`wait` gives an unrecorded document before asking Temporal whether
     it exists at all (a document just submitted is recorded once a worker takes it)."""
 
+    not_recorded_patience: float = 2.0
+    """Seconds an unrecorded id's check with Temporal may take before the answer is a
+    plain :class:`DocumentNotFound` (Temporal away: reading needs only the database)."""
+
     async def get(self, document_id: str, *, with_content: bool = False) -> DocumentRecord:
         """The document's row in the projection, with its content if asked (``.content``).
 
         Raises:
-            DocumentNotFound: when no such document has been recorded.
+            DocumentNotFound: when no such document has been recorded;
+                :class:`DocumentNotStarted` when it was submitted but no worker has
+                started it yet.
         """
         async with self._errors():
             record = await self.queries.get(document_id)
             if record is None:
-                raise DocumentNotFound(document_id)
+                raise await self._not_recorded(document_id)
             if with_content and record.content_ref is not None:
                 record.content = await self.blobs.get_bytes(record.content_ref)
             return record
@@ -79,7 +88,7 @@ class DocumentReader(ClientCore):
         async with self._errors():
             records = await self.queries.tree(document_id)
         if not records:
-            raise DocumentNotFound(document_id)
+            raise await self._not_recorded(document_id)
         return records
 
     async def path(self, document_id: str) -> builtins.list[DocumentRecord]:
@@ -87,7 +96,7 @@ class DocumentReader(ClientCore):
         async with self._errors():
             records = await self.queries.path(document_id)
         if not records:
-            raise DocumentNotFound(document_id)
+            raise await self._not_recorded(document_id)
         return records
 
     async def counts(self, root_id: str) -> dict[tuple[str, Status], int]:
@@ -135,6 +144,19 @@ class DocumentReader(ClientCore):
                 )
             except TimeoutError as err:
                 raise WaitTimeout(str(err)) from None
+
+    async def _not_recorded(self, document_id: str) -> DocumentNotFound:
+        """Why ``document_id`` has no row: submitted and not started yet (its workflow
+        runs in Temporal, no worker has taken it), or unknown. Temporal is asked briefly;
+        when it does not answer, the id is simply not found."""
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(self.not_recorded_patience):
+                temporal = await self.temporal_client()
+                handle = temporal.get_workflow_handle(workflow_id(document_id))
+                described = await handle.describe()
+                if described.status == WorkflowExecutionStatus.RUNNING:
+                    return DocumentNotStarted(document_id, described.task_queue)
+        return DocumentNotFound(document_id)
 
     async def _check_exists(self, document_id: str) -> None:
         """Raise DocumentNotFound unless Temporal has the document's workflow."""

@@ -13,6 +13,7 @@ from docstate.errors import (
     DocumentNotFound,
     DuplicateDocument,
     InvalidTransition,
+    NoWorker,
     TemporalUnavailable,
     UnknownDocumentType,
     UnknownOperation,
@@ -40,6 +41,8 @@ def error_of(status: int, code: str, message: str, details: dict[str, Any]) -> D
                 return ContentError(message)
             case "unavailable":
                 return TemporalUnavailable(message)
+            case "no_worker":
+                return NoWorker(message)
     except (KeyError, TypeError):
         pass  # details not as expected: the generic error below still says it all
     return ApiError(status, code, message, details)
