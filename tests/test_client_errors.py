@@ -112,10 +112,20 @@ async def test_an_action_nobody_takes_ends_with_no_worker(
     # nobody polls: refused before anything is sent
     with pytest.raises(NoWorker, match="no worker polls task queue"):
         await ds.pause(doc.id)
-    # somebody polls, but nobody takes the update: the caller hears so in time
+    # somebody polls, but nothing answers for the document (a worker that cannot run it;
+    # as a worker killed a moment ago, still listed): refused, nothing sent
+    monkeypatch.setattr(actions, "QUERY_PATIENCE", 2.0)
     monkeypatch.setattr(actions, "ACTION_PATIENCE", 2.0)
     async with Worker(
         harness.temporal, task_queue=harness.settings.task_queue, workflows=[SomethingElse]
     ):
+        with pytest.raises(NoWorker, match="no worker answered for it within 2s"):
+            await ds.pause(doc.id)
+
+        # past that check, an update nobody takes still ends in time, and says so
+        async def present(*_: object) -> None:
+            return None
+
+        monkeypatch.setattr(actions.DocumentActions, "_require_worker", present)
         with pytest.raises(NoWorker, match=f"no worker took the pause of document '{doc.id}'"):
             await ds.pause(doc.id)

@@ -4,21 +4,26 @@
 ``control`` update, so the answer says whether the action was accepted and, if not, why;
 ``cancel`` is Temporal's cancellation, which reaches the running transition.
 
-An update needs a worker to take it: with none polling the document's task queue, the
-action is refused at once, nothing sent (it would otherwise wait, silently, for one to
-start); with one that does not take it within :data:`ACTION_PATIENCE`, the caller hears
-so instead of waiting on.
+An update needs a worker to take it, and one sent while none runs is not withdrawn: it
+waits in Temporal and applies whenever a worker starts. So an action first makes sure a
+worker is there: with none polling the document's task queue it is refused at once;
+with pollers listed (Temporal lists a stopped worker for a few minutes), the document's
+snapshot query must be answered within :data:`QUERY_PATIENCE`, or the action is refused,
+nothing sent. Should the update itself not be taken within :data:`ACTION_PATIENCE`, the
+caller hears so instead of waiting on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
@@ -39,6 +44,9 @@ from docstate.protocol import (
 
 ACTION_PATIENCE = 30.0
 """Seconds an action waits for a worker to take it (a busy worker takes it in a few)."""
+QUERY_PATIENCE = 10.0
+"""Seconds a live worker may take to answer the document's query: a query waits for a
+local run to end (2 s), or for the workflow task's heartbeat in a long transition (8 s)."""
 
 
 class DocumentActions(ClientCore):
@@ -146,14 +154,7 @@ class DocumentActions(ClientCore):
         await self._refuse_if_ended(document_id, f"cannot {action.value} it")
         try:
             handle = await self._handle(document_id)
-            task_queue = (await handle.describe()).task_queue
-            temporal = await self.temporal_client()
-            if await workflow_pollers(temporal, self.settings.namespace, task_queue) == 0:
-                raise NoWorker(
-                    f"cannot {action.value} document {document_id!r} now: no worker polls "
-                    f"task queue {task_queue!r} (start `docstate worker` with the same "
-                    "settings); nothing was sent"
-                )
+            await self._require_worker(handle, document_id, action)
             return await self._update(handle, document_id, action)
         except WorkflowUpdateFailedError as err:
             cause = err.cause
@@ -165,6 +166,32 @@ class DocumentActions(ClientCore):
                     document_id, f"cannot {action.value} it", closed_in_temporal=True
                 )
             raise _not_found_or(err, document_id) from None
+
+    async def _require_worker(
+        self, handle: WorkflowHandle[Any, Any], document_id: str, action: Action
+    ) -> None:
+        """Raise :class:`NoWorker` unless a worker runs the document (see the module
+        docstring): nothing is sent that a worker started later would act on."""
+        task_queue = (await handle.describe()).task_queue
+        refused = f"cannot {action.value} document {document_id!r} now"
+        start = f"start `docstate worker` with DOCSTATE_TASK_QUEUE={task_queue}"
+        temporal = await self.temporal_client()
+        if await workflow_pollers(temporal, self.settings.namespace, task_queue) == 0:
+            raise NoWorker(
+                f"{refused}: no worker polls task queue {task_queue!r} ({start}); nothing was sent"
+            )
+        try:
+            await handle.query(SNAPSHOT_QUERY, rpc_timeout=timedelta(seconds=QUERY_PATIENCE))
+        except RPCError as err:
+            if err.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+                raise
+            raise NoWorker(
+                f"{refused}: no worker answered for it within {QUERY_PATIENCE:.0f}s (one that "
+                f"stopped lately is still listed on task queue {task_queue!r}; {start}); "
+                "nothing was sent"
+            ) from None
+        except WorkflowQueryFailedError:
+            pass  # a worker ran the query and refused it: it is there to take the update
 
     async def _update(
         self, handle: WorkflowHandle[Any, Any], document_id: str, action: Action
@@ -183,8 +210,8 @@ class DocumentActions(ClientCore):
                 raise
             raise NoWorker(
                 f"no worker took the {action.value} of document {document_id!r} within "
-                f"{ACTION_PATIENCE:.0f}s (is its worker stopped or stuck?); it may still "
-                "apply if one takes it later: `docstate status` shows whether it did"
+                f"{ACTION_PATIENCE:.0f}s (is its worker stopped or stuck?); it stays sent "
+                "and applies when a worker takes it"
             ) from None
 
     async def _handle(self, document_id: str) -> WorkflowHandle[Any, Any]:
