@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -76,8 +77,9 @@ def test_no_secret_in_any_log_or_output(tmp_path: Path, postgres_url: str) -> No
     assert invalid.returncode == 1 and invalid.stderr.count("\n") == 1
     assert "DOCSTATE_TEMPORAL_TLS" in invalid.stderr and "is invalid" in invalid.stderr
 
+    codec_port = free_port()
     codec = subprocess.Popen(
-        [*cli, "codec-server", "--port", str(free_port())],
+        [*cli, "codec-server", "--port", str(codec_port)],
         env=env,
         cwd=tmp_path,
         stdout=subprocess.PIPE,
@@ -86,6 +88,8 @@ def test_no_secret_in_any_log_or_output(tmp_path: Path, postgres_url: str) -> No
     )
     assert codec.stdout is not None
     banner = codec.stdout.readline()
+    # the banner comes once it listens (and handles signals): a client may connect now
+    socket.create_connection(("127.0.0.1", codec_port), timeout=5).close()
     codec.send_signal(signal.SIGINT)
     rest, _ = codec.communicate(timeout=30)
     assert banner.startswith("codec server at http://127.0.0.1:") and "1 token(s)" in banner
@@ -99,25 +103,49 @@ def test_no_secret_in_any_log_or_output(tmp_path: Path, postgres_url: str) -> No
             assert not appears(secret, text), f"the {what} appears in {where}"
 
 
-def test_codec_server_refuses_to_serve_unprotected(tmp_path: Path) -> None:
+def codec_server(
+    tmp_path: Path, flags: list[str], **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """``docstate codec-server`` with ``flags`` and only the DOCSTATE_ settings given."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("DOCSTATE_")},
         "PYTHONPATH": str(ROOT),
+        **settings,
     }
-    keyed = {**env, "DOCSTATE_ENCRYPTION_KEYS": f"k1:{new_key()}"}
-    cases = [
-        (env, [], "the codec server needs DOCSTATE_ENCRYPTION_KEYS"),
+    return subprocess.run(
+        [sys.executable, str(ROOT / "starter.py"), "codec-server", *flags],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_codec_server_refuses_to_serve_unprotected(tmp_path: Path) -> None:
+    keyed = {"DOCSTATE_ENCRYPTION_KEYS": f"k1:{new_key()}"}
+    cases: list[tuple[dict[str, str], list[str], str]] = [
+        ({}, [], "the codec server needs DOCSTATE_ENCRYPTION_KEYS"),
         (keyed, [], "DOCSTATE_CODEC_TOKENS is not set"),
         (keyed, ["--no-auth", "--host", "0.0.0.0"], "not on 0.0.0.0, only on a loopback"),
     ]
-    for environment, flags, message in cases:
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "starter.py"), "codec-server", *flags],
-            env=environment,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    for settings, flags, message in cases:
+        result = codec_server(tmp_path, flags, **settings)
         assert result.returncode == 1, result.stderr
         assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
+
+
+def test_codec_server_on_a_taken_port_says_so(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = codec_server(
+            tmp_path,
+            ["--no-auth", "--port", str(port)],
+            DOCSTATE_ENCRYPTION_KEYS=f"k1:{new_key()}",
+        )
+    assert result.returncode == 1, result.stderr
+    said = f"docstate: error: the codec server could not listen on 127.0.0.1:{port}"
+    assert result.stderr.strip().splitlines()[-1] == f"{said} (is the port taken?)"
+    assert "Traceback" not in result.stderr

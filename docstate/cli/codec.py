@@ -54,15 +54,42 @@ async def codec_server(settings: Settings, args: argparse.Namespace) -> int:
     assert keys is not None  # codec_app refused to build without keys
     auth = "no authentication" if args.no_auth else f"{len(parse_tokens(settings))} token(s)"
     origins = ", ".join(settings.codec_cors_origins) or "none"
+    _, serving_task = await _started(app, args.host, args.port)
+    # Said once uvicorn listens, so its own Ctrl-C/SIGTERM handling is in place: a signal
+    # sent as soon as this line shows (a supervisor, a test) stops it cleanly.
     print(
         f"codec server at http://{args.host}:{args.port} for namespace "
         f"{settings.namespace!r}: keys {', '.join(keys.ids)} (current {keys.current_id}), "
         f"{auth}, CORS origins: {origins}",
         flush=True,
     )
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning")
-    await uvicorn.Server(config).serve()
+    await serving_task
     return 0
+
+
+async def _started(app: FastAPI, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """``app`` served by uvicorn in this event loop, once it listens.
+
+    Raises:
+        ConfigurationError: when it cannot start (the port is taken...).
+    """
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+
+    async def serve() -> None:
+        try:
+            await server.serve()
+        except SystemExit:  # uvicorn exits the process when it cannot listen
+            raise ConfigurationError(
+                f"the codec server could not listen on {host}:{port} (is the port taken?)"
+            ) from None
+
+    task = asyncio.create_task(serve())
+    while not server.started:
+        if task.done():
+            await task  # its error says why
+            raise ConfigurationError(f"the codec server stopped before listening on {port}")
+        await asyncio.sleep(0.02)
+    return server, task
 
 
 @asynccontextmanager
@@ -72,12 +99,7 @@ async def serving(app: FastAPI, host: str, port: int) -> AsyncIterator[str]:
     Raises:
         ConfigurationError: when it cannot start (the port is taken...).
     """
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            raise ConfigurationError(f"the codec server could not listen on {host}:{port}")
-        await asyncio.sleep(0.02)
+    server, task = await _started(app, host, port)
     try:
         yield f"http://{host}:{port}"
     finally:
