@@ -57,9 +57,9 @@ class UnknownOperation(DocStateError):
 class DocumentNotFound(DocStateError):
     """No document with this id exists."""
 
-    def __init__(self, document_id: str) -> None:
+    def __init__(self, document_id: str, message: str | None = None) -> None:
         self.document_id = document_id
-        super().__init__(f"document {document_id!r} not found")
+        super().__init__(message or f"document {document_id!r} not found")
 
 
 class DocumentNotStarted(DocumentNotFound):
@@ -70,9 +70,9 @@ class DocumentNotStarted(DocumentNotFound):
     """
 
     def __init__(self, document_id: str, task_queue: str) -> None:
-        super().__init__(document_id)
         self.task_queue = task_queue
-        self.args = (
+        super().__init__(
+            document_id,
             f"document {document_id!r} was submitted but no worker has started it yet "
             f"(is `docstate worker` running for task queue {task_queue!r}?)",
         )

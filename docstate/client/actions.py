@@ -39,7 +39,6 @@ from docstate.protocol import (
     Action,
     ControlRequest,
     Snapshot,
-    workflow_id,
 )
 
 ACTION_PATIENCE = 30.0
@@ -213,9 +212,6 @@ class DocumentActions(ClientCore):
                 f"{ACTION_PATIENCE:.0f}s (is its worker stopped or stuck?); it stays sent "
                 "and applies when a worker takes it"
             ) from None
-
-    async def _handle(self, document_id: str) -> WorkflowHandle[Any, Any]:
-        return (await self.temporal_client()).get_workflow_handle(workflow_id(document_id))
 
 
 def _not_found_or(err: RPCError, document_id: str) -> Exception:

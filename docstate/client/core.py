@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from temporalio.client import Client as TemporalClient
+from temporalio.client import WorkflowHandle
 
 from docstate.blobs import BlobStore
 from docstate.client.failures import ErrorBoundary
@@ -12,6 +14,7 @@ from docstate.client.watcher import Watcher
 from docstate.config import Settings
 from docstate.errors import TemporalUnavailable
 from docstate.projection.queries import ProjectionQueries
+from docstate.protocol import workflow_id
 from docstate.temporal import connect_temporal
 
 
@@ -65,3 +68,7 @@ class ClientCore:
             if self._temporal is None:
                 self._temporal = await connect_temporal(self.settings)
         return self._temporal
+
+    async def _handle(self, document_id: str) -> WorkflowHandle[Any, Any]:
+        """The handle of the document's workflow (connecting a lazy client first)."""
+        return (await self.temporal_client()).get_workflow_handle(workflow_id(document_id))

@@ -19,7 +19,6 @@ from docstate.client.core import ClientCore
 from docstate.document import Status
 from docstate.errors import ContentError, DocumentNotFound, DocumentNotStarted, WaitTimeout
 from docstate.projection.records import DocumentFilter, DocumentPage, DocumentRecord, EventRecord
-from docstate.protocol import workflow_id
 
 
 class DocumentReader(ClientCore):
@@ -151,16 +150,14 @@ class DocumentReader(ClientCore):
         when it does not answer, the id is simply not found."""
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self.not_recorded_patience):
-                temporal = await self.temporal_client()
-                handle = temporal.get_workflow_handle(workflow_id(document_id))
-                described = await handle.describe()
+                described = await (await self._handle(document_id)).describe()
                 if described.status == WorkflowExecutionStatus.RUNNING:
                     return DocumentNotStarted(document_id, described.task_queue)
         return DocumentNotFound(document_id)
 
     async def _check_exists(self, document_id: str) -> None:
         """Raise DocumentNotFound unless Temporal has the document's workflow."""
-        handle = (await self.temporal_client()).get_workflow_handle(workflow_id(document_id))
+        handle = await self._handle(document_id)
         try:
             await handle.describe()
         except RPCError as err:
