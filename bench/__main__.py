@@ -5,11 +5,12 @@ the raw-SDK baselines (task-queue and local activities, unsandboxed like DocStat
 workflow) and the same shape through DocState (PostgreSQL and SQLite projections;
 awaited on Temporal, or through ``submit_many(wait=True)``), an I/O-bound pipeline at
 several concurrencies beside its hand-written counterpart, a fan-out, 1,000 progress
-streams at once, a 200 MB document, jobs over the HTTP API, history sizes, the cost
-of encryption, and (with the ``bench-dbos`` extra) DBOS on the same PostgreSQL. The
-rotation is balanced: over the rounds, each throughput arm runs once in each position.
-Empty workflows give the machine's ceiling. After each DocState arm it checks the
-projection: every row completed at its newest version, exact counts.
+streams at once (the worker in the same process, and apart), a 200 MB document, jobs
+over the HTTP API, history sizes, the cost of encryption, and (with the ``bench-dbos``
+extra) DBOS on the same PostgreSQL. The rotation is balanced: over the rounds, each
+throughput arm runs once in each position. Empty workflows give the machine's ceiling.
+After each DocState arm it checks the projection: every row completed at its newest
+version, exact counts.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         server = await start_dev_server(work / "temporal.db", headless=True)
         try:
             temporal = await connect_temporal(Settings(temporal_address=server.address))
-            bench = arms.Bench(temporal, server.process.pid, work)
+            bench = arms.Bench(temporal, server.address, server.process.pid, work)
             sqlite = f"sqlite+aiosqlite:///{work / 'projection.db'}"
             runs: dict[str, list[dict[str, Any]]] = {}
 
@@ -157,6 +158,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                         note(name, await arm())
             note("fan-out", await arms.fan_out(bench, POSTGRES, p["children"]))
             note("watchers-pg", await watchers.watchers(bench, POSTGRES, p["streams"]))
+            note(
+                "watchers-pg-apart",
+                await watchers.watchers(bench, POSTGRES, p["streams"], apart=True),
+            )
             note("watchers-sqlite", await watchers.watchers(bench, sqlite, p["streams"]))
             big = p["big_mib"]
             note("big-skip", await content.big_document(bench, POSTGRES, big, stream=False))
@@ -213,7 +218,7 @@ async def run_soak(docs: int) -> dict[str, Any]:
         server = await start_dev_server(Path(tmp) / "temporal.db", headless=True)
         try:
             temporal = await connect_temporal(Settings(temporal_address=server.address))
-            bench = arms.Bench(temporal, server.process.pid, Path(tmp))
+            bench = arms.Bench(temporal, server.address, server.process.pid, Path(tmp))
             return {"soak": await arms.soak(bench, POSTGRES, docs)}
         finally:
             server.stop()

@@ -37,6 +37,7 @@ from docstate.protocol import workflow_id
 @dataclass
 class Bench:
     temporal: TemporalClient
+    address: str
     server_pid: int
     workdir: Path
 

@@ -1,9 +1,19 @@
-"""The watcher arm: many progress streams open at once while their documents run."""
+"""The watcher arms: many progress streams open at once while their documents run.
+
+The worker runs in the streams' own process (one event loop for both, as in a script
+that submits and follows its documents), or ``apart``, in a process of its own, as a
+deployment runs its API (whose streams these are) beside its workers.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,20 +27,73 @@ from docstate.engine import build_worker
 from docstate.projection import ProjectionQueries, create_engine, upgrade
 from docstate.projection.schema import document_events
 
+Commits = dict[tuple[str, int], float]
+"""When each (document id, version) was committed (``time.time()``)."""
+
+
+@asynccontextmanager
+async def _worker_here(
+    bench: Bench, queue: str, url: str, blobs: LocalBlobStore
+) -> AsyncIterator[Commits]:
+    """A worker on this process's event loop; its commits as they happen."""
+    engine = create_engine(url)
+    writer = LagWriter(engine)
+    try:
+        async with build_worker(
+            bench.temporal,
+            task_queue=queue,
+            registry=Registry(pipelines.ALL),
+            writer=writer,
+            blobs=blobs,
+        ):
+            yield writer.committed
+    finally:
+        await writer.close()
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def _worker_apart(
+    bench: Bench, queue: str, url: str, blob_dir: Path
+) -> AsyncIterator[Commits]:
+    """A worker in a process of its own (:mod:`bench.worker_process`); its commits once
+    it has stopped."""
+    out = bench.workdir / f"{queue}-commits.json"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.worker_process",
+        *(bench.address, queue, url, str(blob_dir), str(out)),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    commits: Commits = {}
+    try:
+        if (await process.stdout.readline()).strip() != b"ready":
+            raise RuntimeError(f"the benchmark's worker process ended ({await process.wait()})")
+        yield commits
+    finally:
+        if process.returncode is None:
+            process.stdin.write(b"stop\n")
+            await process.stdin.drain()
+    if await process.wait() != 0:
+        raise RuntimeError(f"the benchmark's worker process failed ({process.returncode})")
+    commits.update({(doc, version): at for doc, version, at in json.loads(out.read_text())})
+
 
 async def watchers(
-    bench: Bench, url: str, docs: int = 1000, in_flight: int = 200
+    bench: Bench, url: str, docs: int = 1000, in_flight: int = 200, *, apart: bool = False
 ) -> dict[str, Any]:
     """``docs`` progress streams, one per document, all open before the documents are
     submitted (``in_flight`` at a time). The client has an engine of its own, so every
     statement counted on it (SQLAlchemy ``before_cursor_execute``) is the watcher's.
     Delivery lag: from a row's commit (noted by the worker's writer) to its event reaching
-    its stream.
+    its stream. With ``apart`` the worker runs in a process of its own.
     """
     queue = bench.queue()
     await upgrade(url)
     engine = create_engine(url)
-    writer = LagWriter(engine)
     client_engine = create_engine(url)
     statements: list[float] = []
 
@@ -48,18 +111,16 @@ async def watchers(
         async for event in client.progress(doc_id, timeout=900):
             received[doc_id].append((event.seq, time.time()))
 
-    async with build_worker(
-        bench.temporal,
-        task_queue=queue,
-        registry=Registry(pipelines.ALL),
-        writer=writer,
-        blobs=blobs,
-    ):
+    worker = (
+        _worker_apart(bench, queue, url, settings.blob_dir)
+        if apart
+        else _worker_here(bench, queue, url, blobs)
+    )
+    async with worker as committed:
         await _warm_up(bench, client, queue)
         streams = [asyncio.create_task(follow(i)) for i in ids]
         while client.watcher.watched < docs:  # noqa: ASYNC110 - a counter, not an event
             await asyncio.sleep(0.01)
-        writer.reset()
         counted = len(statements)
         sample = Sample(docs, 3, bench.server_pid)
 
@@ -71,26 +132,32 @@ async def watchers(
         await asyncio.gather(*streams)
         seconds = time.perf_counter() - started
         queries = len(statements) - counted
-        lags = [
-            at - writer.committed[doc, seq]
-            for doc, events in received.items()
-            for seq, at in events
-            if (doc, seq) in writer.committed
-        ]
         result = sample.finish(
             streams=docs,
             watcher_queries=queries,
             watcher_queries_per_s=round(queries / seconds, 1),
             watcher_reads=client.watcher.reads,
             pushed=client.watcher.listener is not None,
-            delivery_lag_p50_s=round(percentile(lags, 0.5) or 0, 4),
-            delivery_lag_p99_s=round(percentile(lags, 0.99) or 0, 4),
-            delivery_lag_max_s=round(max(lags, default=0), 4),
-            events_delivered=sum(len(e) for e in received.values()),
+            worker="apart" if apart else "in this process",
         )
+    if apart:  # this process ran the client alone
+        result["client_cpu_s_per_doc"] = result.pop("worker_cpu_s_per_doc")
+    # known once an apart worker has stopped
+    lags = [
+        at - committed[doc, seq]
+        for doc, events in received.items()
+        for seq, at in events
+        if (doc, seq) in committed
+    ]
+    result.update(
+        delivery_lag_p50_s=round(percentile(lags, 0.5) or 0, 4),
+        delivery_lag_p99_s=round(percentile(lags, 0.99) or 0, 4),
+        delivery_lag_max_s=round(max(lags, default=0), 4),
+        events_delivered=sum(len(e) for e in received.values()),
+        lags_measured=len(lags),
+    )
     result["check"] = await _check(engine, received)
     await client.close()
-    await writer.close()
     await engine.dispose()
     return result
 

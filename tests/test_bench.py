@@ -34,6 +34,7 @@ ARMS = {
     "raw-io-50",
     "fan-out",
     "watchers-pg",
+    "watchers-pg-apart",
     "watchers-sqlite",
     "big-skip",
     "big-stream",
@@ -89,10 +90,14 @@ def test_a_small_benchmark_run_writes_every_arm_and_checks_the_projection(
     }
     for name, base in same_work.items():
         assert arms[name]["ratio"].endswith(f" vs {base}") and arms[name]["ratio_value"] > 0
-    for name in ("watchers-pg", "watchers-sqlite"):
-        # every stream got its document's whole history, once, in order; queries counted
-        assert arms[name]["events_delivered"] > 0 and arms[name]["watcher_queries"] > 0
+    for name in ("watchers-pg", "watchers-pg-apart", "watchers-sqlite"):
+        # every stream got its document's whole history, once, in order; queries counted;
+        # a lag for every event (the worker apart sent back when it committed each)
+        watched = arms[name]
+        assert watched["events_delivered"] > 0 and watched["watcher_queries"] > 0
+        assert watched["lags_measured"] == watched["events_delivered"], name
     assert arms["watchers-pg"]["pushed"] is True and arms["watchers-sqlite"]["pushed"] is False
+    assert arms["watchers-pg-apart"]["worker"] == "apart"
     for name in ("big-skip", "big-stream"):
         assert arms[name]["peak_over_idle_mib"] is not None
     # issue 14's targets: a history near the content's size, a by-reference one small
