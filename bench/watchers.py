@@ -27,6 +27,8 @@ from docstate.engine import build_worker
 from docstate.projection import ProjectionQueries, create_engine, upgrade
 from docstate.projection.schema import document_events
 
+READY_WITHIN = 60.0  # seconds for the worker process to connect and poll
+
 Commits = dict[tuple[str, int], float]
 """When each (document id, version) was committed (``time.time()``)."""
 
@@ -57,7 +59,8 @@ async def _worker_apart(
     bench: Bench, queue: str, url: str, blob_dir: Path
 ) -> AsyncIterator[Commits]:
     """A worker in a process of its own (:mod:`bench.worker_process`); its commits once
-    it has stopped."""
+    it has stopped. Should it end before it is told to, the arm stops with its exit code
+    instead of its streams waiting for documents nobody runs."""
     out = bench.workdir / f"{queue}-commits.json"
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -68,13 +71,38 @@ async def _worker_apart(
         stdout=asyncio.subprocess.PIPE,
     )
     assert process.stdin is not None and process.stdout is not None
+    arm = asyncio.current_task()
+    assert arm is not None
+    stopping = False
+
+    async def watch() -> None:
+        await process.wait()
+        if not stopping:
+            arm.cancel()
+
+    watchdog = asyncio.create_task(watch())
     commits: Commits = {}
+    failed = True
     try:
-        if (await process.stdout.readline()).strip() != b"ready":
+        async with asyncio.timeout(READY_WITHIN):
+            ready = await process.stdout.readline()
+        if ready.strip() != b"ready":
             raise RuntimeError(f"the benchmark's worker process ended ({await process.wait()})")
         yield commits
+        failed = False
+    except asyncio.CancelledError:
+        if process.returncode is not None and not stopping:
+            raise RuntimeError(
+                f"the benchmark's worker process ended early ({process.returncode})"
+            ) from None
+        raise
     finally:
-        if process.returncode is None:
+        stopping = True
+        watchdog.cancel()
+        if process.returncode is None and failed:  # the arm failed: no drain
+            process.kill()
+            await process.wait()
+        elif process.returncode is None:
             process.stdin.write(b"stop\n")
             await process.stdin.drain()
     if await process.wait() != 0:
