@@ -28,6 +28,7 @@ from docstate.projection import ProjectionQueries, create_engine, upgrade
 from docstate.projection.schema import document_events
 
 READY_WITHIN = 60.0  # seconds for the worker process to connect and poll
+DRAIN_WITHIN = 60.0  # seconds for it to stop once told to (its writer drains first)
 
 Commits = dict[tuple[str, int], float]
 """When each (document id, version) was committed (``time.time()``)."""
@@ -105,7 +106,16 @@ async def _worker_apart(
         elif process.returncode is None:
             process.stdin.write(b"stop\n")
             await process.stdin.drain()
-    if await process.wait() != 0:
+    try:
+        async with asyncio.timeout(DRAIN_WITHIN):
+            await process.wait()
+    except TimeoutError:  # draining forever (its database went away): its results are lost
+        process.kill()
+        await process.wait()
+        raise RuntimeError(
+            f"the benchmark's worker process did not stop within {DRAIN_WITHIN:.0f} s"
+        ) from None
+    if process.returncode != 0:
         raise RuntimeError(f"the benchmark's worker process failed ({process.returncode})")
     commits.update({(doc, version): at for doc, version, at in json.loads(out.read_text())})
 

@@ -47,8 +47,17 @@ async def serve(address: str, queue: str, url: str, blob_dir: Path) -> list[list
     return [[doc, version, at] for (doc, version), at in writer.committed.items()]
 
 
+USAGE = "usage: python -m bench.worker_process ADDRESS QUEUE DATABASE_URL BLOB_DIR OUT"
+
+
 def main() -> None:
-    address, queue, url, blob_dir, out = sys.argv[1:6]
+    if len(sys.argv) != 6:
+        sys.exit(USAGE)
+    address, queue, url, blob_dir, out = sys.argv[1:]
+    try:
+        Path(out).write_text("[]")  # before any work: the run's results must have a place
+    except OSError as err:
+        sys.exit(f"bench.worker_process: cannot write {out}: {err.strerror}")
     committed = asyncio.run(serve(address, queue, url, Path(blob_dir)))
     Path(out).write_text(json.dumps(committed))
 
