@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
 import socket
 import subprocess
@@ -49,11 +50,44 @@ def temporal_binary() -> Path:
     return Path(found)
 
 
+_LOWEST_PICKED = 10000  # below: ports services are configured with
+
+
+def _outgoing_ports() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (Linux; else the
+    IANA dynamic range)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 49152, 65535
+
+
 def free_port() -> int:
+    """A loopback port nothing listens on, for a server started next.
+
+    The port is free when picked, not reserved: the server binds it a moment later. A
+    port the kernel hands out (bind to port 0) comes from the range it also gives every
+    outgoing connection, so any connection made meanwhile (to PostgreSQL, to Temporal)
+    could take it: it happened in the test suite. So the pick is random below that range,
+    where only a listener asking for that very port could take it, and falls back to the
+    kernel's choice when the range leaves no room below it.
+    """
+    low, _ = _outgoing_ports()
+    for _ in range(100):
+        if low - 1 <= _LOWEST_PICKED:
+            break
+        port = random.randint(_LOWEST_PICKED, low - 1)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken: try another
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+        chosen: int = s.getsockname()[1]
+        return chosen
 
 
 @dataclass
