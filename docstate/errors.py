@@ -175,7 +175,18 @@ class WaitTimeout(DocStateError, TimeoutError):
 
 
 class NoWorker(DocStateError):
-    """No worker answered: the work asked for needs one running."""
+    """No worker answered: the work asked for needs one running.
+
+    Attributes:
+        task_queue: The task queue a worker must poll, when one task queue is meant.
+        sent: Whether the request was sent all the same (it then applies when a worker
+            takes it); ``False`` when nothing was sent.
+    """
+
+    def __init__(self, message: str, *, task_queue: str | None = None, sent: bool = False):
+        super().__init__(message)
+        self.task_queue = task_queue
+        self.sent = sent
 
 
 class BlobStoreError(ContentError):

@@ -110,8 +110,10 @@ async def test_an_action_nobody_takes_ends_with_no_worker(
     ds = harness.client
     doc = await ds.submit(b"x", type="basic", id=new_id("untaken"))
     # nobody polls: refused before anything is sent
-    with pytest.raises(NoWorker, match="no worker polls task queue"):
+    queue = harness.settings.task_queue
+    with pytest.raises(NoWorker, match="no worker polls task queue") as nobody:
         await ds.pause(doc.id)
+    assert (nobody.value.task_queue, nobody.value.sent) == (queue, False)
     # somebody polls, but nothing answers for the document (a worker that cannot run it;
     # as a worker killed a moment ago, still listed): refused, nothing sent
     monkeypatch.setattr(actions, "QUERY_PATIENCE", 2.0)
@@ -119,13 +121,16 @@ async def test_an_action_nobody_takes_ends_with_no_worker(
     async with Worker(
         harness.temporal, task_queue=harness.settings.task_queue, workflows=[SomethingElse]
     ):
-        with pytest.raises(NoWorker, match="no worker answered for it within 2s"):
+        with pytest.raises(NoWorker, match="no worker answered for it within 2s") as silent:
             await ds.pause(doc.id)
+        assert (silent.value.task_queue, silent.value.sent) == (queue, False)
 
         # past that check, an update nobody takes still ends in time, and says so
-        async def present(*_: object) -> None:
-            return None
+        async def present(*_: object) -> str:
+            return queue
 
         monkeypatch.setattr(actions.DocumentActions, "_require_worker", present)
-        with pytest.raises(NoWorker, match=f"no worker took the pause of document '{doc.id}'"):
+        untaken = f"no worker took the pause of document '{doc.id}'"
+        with pytest.raises(NoWorker, match=untaken) as sent:
             await ds.pause(doc.id)
+        assert (sent.value.task_queue, sent.value.sent) == (queue, True)

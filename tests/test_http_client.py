@@ -113,10 +113,14 @@ async def test_an_action_with_no_worker_is_503_no_worker(api: Api) -> None:
     doc = await Client(h.temporal, nobody, h.queries, h.blobs).submit(b"x", type="basic")
     response = await api.http.post(f"/api/v1/objects/{doc.id}/pause")
     assert response.status_code == 503, response.text
-    assert response.json()["error"]["code"] == "no_worker"
+    error = response.json()["error"]
+    assert error["code"] == "no_worker"
+    # what to start a worker for, and that nothing was sent
+    assert error["details"] == {"task_queue": nobody.task_queue, "sent": False}
     async with AsyncHttpClient(api.url) as client:
-        with pytest.raises(NoWorker, match="no worker polls task queue 'nobody-"):
+        with pytest.raises(NoWorker, match="no worker polls task queue 'nobody-") as refused:
             await client.pause(doc.id)
+    assert (refused.value.task_queue, refused.value.sent) == (nobody.task_queue, False)
 
 
 async def test_the_api_key_and_other_refusals(api: Api) -> None:

@@ -77,7 +77,7 @@ def describe(err: DocStateError) -> tuple[int, str, dict[str, Any]]:
         case TemporalUnavailable():
             return 503, "unavailable", {}
         case NoWorker():
-            return 503, "no_worker", {}
+            return 503, "no_worker", {"task_queue": err.task_queue, "sent": err.sent}
     return 400, "bad_request", {}
 
 

@@ -153,8 +153,8 @@ class DocumentActions(ClientCore):
         await self._refuse_if_ended(document_id, f"cannot {action.value} it")
         try:
             handle = await self._handle(document_id)
-            await self._require_worker(handle, document_id, action)
-            return await self._update(handle, document_id, action)
+            task_queue = await self._require_worker(handle, document_id, action)
+            return await self._update(handle, document_id, action, task_queue)
         except WorkflowUpdateFailedError as err:
             cause = err.cause
             message = cause.message if isinstance(cause, ApplicationError) else str(cause)
@@ -168,16 +168,17 @@ class DocumentActions(ClientCore):
 
     async def _require_worker(
         self, handle: WorkflowHandle[Any, Any], document_id: str, action: Action
-    ) -> None:
-        """Raise :class:`NoWorker` unless a worker runs the document (see the module
-        docstring): nothing is sent that a worker started later would act on."""
+    ) -> str:
+        """The document's task queue; :class:`NoWorker` unless a worker runs it (see the
+        module docstring): nothing is sent that a worker started later would act on."""
         task_queue = (await handle.describe()).task_queue
         refused = f"cannot {action.value} document {document_id!r} now"
         start = f"start `docstate worker` with DOCSTATE_TASK_QUEUE={task_queue}"
         temporal = await self.temporal_client()
         if await workflow_pollers(temporal, self.settings.namespace, task_queue) == 0:
             raise NoWorker(
-                f"{refused}: no worker polls task queue {task_queue!r} ({start}); nothing was sent"
+                f"{refused}: no worker polls task queue {task_queue!r} ({start}); nothing was sent",
+                task_queue=task_queue,
             )
         try:
             await handle.query(SNAPSHOT_QUERY, rpc_timeout=timedelta(seconds=QUERY_PATIENCE))
@@ -187,13 +188,15 @@ class DocumentActions(ClientCore):
             raise NoWorker(
                 f"{refused}: no worker answered for it within {QUERY_PATIENCE:.0f}s (one that "
                 f"stopped lately is still listed on task queue {task_queue!r}; {start}); "
-                "nothing was sent"
+                "nothing was sent",
+                task_queue=task_queue,
             ) from None
         except WorkflowQueryFailedError:
             pass  # a worker ran the query and refused it: it is there to take the update
+        return task_queue
 
     async def _update(
-        self, handle: WorkflowHandle[Any, Any], document_id: str, action: Action
+        self, handle: WorkflowHandle[Any, Any], document_id: str, action: Action, task_queue: str
     ) -> Snapshot:
         """The control update's answer, or :class:`NoWorker` after :data:`ACTION_PATIENCE`."""
         patience = asyncio.timeout(ACTION_PATIENCE)
@@ -210,7 +213,9 @@ class DocumentActions(ClientCore):
             raise NoWorker(
                 f"no worker took the {action.value} of document {document_id!r} within "
                 f"{ACTION_PATIENCE:.0f}s (is its worker stopped or stuck?); it stays sent "
-                "and applies when a worker takes it"
+                "and applies when a worker takes it",
+                task_queue=task_queue,
+                sent=True,
             ) from None
 
 

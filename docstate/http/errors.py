@@ -42,7 +42,12 @@ def error_of(status: int, code: str, message: str, details: dict[str, Any]) -> D
             case "unavailable":
                 return TemporalUnavailable(message)
             case "no_worker":
-                return NoWorker(message)
+                queue = details.get("task_queue")
+                return NoWorker(
+                    message,
+                    task_queue=str(queue) if queue else None,
+                    sent=details.get("sent") is True,
+                )
     except (KeyError, TypeError):
         pass  # details not as expected: the generic error below still says it all
     return ApiError(status, code, message, details)
