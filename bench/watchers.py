@@ -18,12 +18,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench import pipelines
 from bench.arms import Bench, _bounded, _warm_up
-from bench.measure import LagWriter, Sample, percentile
-from docstate import Client, Registry, Settings
+from bench.measure import Sample, percentile
+from bench.worker_process import lag_worker
+from docstate import Client, Settings
 from docstate.blobs import LocalBlobStore
-from docstate.engine import build_worker
 from docstate.projection import ProjectionQueries, create_engine, upgrade
 from docstate.projection.schema import document_events
 
@@ -39,20 +38,13 @@ async def _worker_here(
     bench: Bench, queue: str, url: str, blobs: LocalBlobStore
 ) -> AsyncIterator[Commits]:
     """A worker on this process's event loop; its commits as they happen."""
-    engine = create_engine(url)
-    writer = LagWriter(engine)
-    try:
-        async with build_worker(
-            bench.temporal,
-            task_queue=queue,
-            registry=Registry(pipelines.ALL),
-            writer=writer,
-            blobs=blobs,
-        ):
-            yield writer.committed
-    finally:
-        await writer.close()
-        await engine.dispose()
+    async with lag_worker(bench.temporal, queue, url, blobs) as writer:
+        yield writer.committed
+
+
+async def _cancel_when_ended(process: asyncio.subprocess.Process, arm: asyncio.Task[Any]) -> None:
+    await process.wait()
+    arm.cancel()
 
 
 @asynccontextmanager
@@ -74,38 +66,26 @@ async def _worker_apart(
     assert process.stdin is not None and process.stdout is not None
     arm = asyncio.current_task()
     assert arm is not None
-    stopping = False
-
-    async def watch() -> None:
-        await process.wait()
-        if not stopping:
-            arm.cancel()
-
-    watchdog = asyncio.create_task(watch())
+    watchdog = asyncio.create_task(_cancel_when_ended(process, arm))
     commits: Commits = {}
-    failed = True
     try:
         async with asyncio.timeout(READY_WITHIN):
             ready = await process.stdout.readline()
         if ready.strip() != b"ready":
             raise RuntimeError(f"the benchmark's worker process ended ({await process.wait()})")
         yield commits
-        failed = False
-    except asyncio.CancelledError:
-        if process.returncode is not None and not stopping:
-            raise RuntimeError(
-                f"the benchmark's worker process ended early ({process.returncode})"
-            ) from None
-        raise
-    finally:
-        stopping = True
+    except BaseException as err:  # the arm failed, or the process ended: no drain
         watchdog.cancel()
-        if process.returncode is None and failed:  # the arm failed: no drain
+        ended = process.returncode
+        if ended is None:
             process.kill()
-            await process.wait()
-        elif process.returncode is None:
-            process.stdin.write(b"stop\n")
-            await process.stdin.drain()
+        await process.wait()
+        if ended is not None and isinstance(err, asyncio.CancelledError):
+            raise RuntimeError(f"the benchmark's worker process ended early ({ended})") from None
+        raise
+    watchdog.cancel()  # from here on it is told to end
+    process.stdin.write(b"stop\n")
+    await process.stdin.drain()
     try:
         async with asyncio.timeout(DRAIN_WITHIN):
             await process.wait()

@@ -12,7 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+
+from temporalio.client import Client as TemporalClient
 
 from bench import pipelines
 from bench.measure import LagWriter
@@ -23,27 +27,38 @@ from docstate.projection import create_engine
 from docstate.temporal import connect_temporal
 
 
+@asynccontextmanager
+async def lag_worker(
+    temporal: TemporalClient, queue: str, url: str, blobs: LocalBlobStore
+) -> AsyncIterator[LagWriter]:
+    """A worker of the benchmark's pipelines on ``queue`` while the block runs, writing
+    through a :class:`LagWriter` (yielded: when it committed each row)."""
+    engine = create_engine(url)
+    writer = LagWriter(engine)
+    try:
+        async with build_worker(
+            temporal,
+            task_queue=queue,
+            registry=Registry(pipelines.ALL),
+            writer=writer,
+            blobs=blobs,
+        ):
+            yield writer
+    finally:
+        await writer.close()
+        await engine.dispose()
+
+
 async def serve(address: str, queue: str, url: str, blob_dir: Path) -> list[list[object]]:
     """Run until told to stop; when each row was committed."""
     temporal = await connect_temporal(Settings(temporal_address=address))
-    engine = create_engine(url)
-    writer = LagWriter(engine)
-    worker = build_worker(
-        temporal,
-        task_queue=queue,
-        registry=Registry(pipelines.ALL),
-        writer=writer,
-        blobs=LocalBlobStore(blob_dir),
-    )
     loop = asyncio.get_running_loop()
-    async with worker:
+    async with lag_worker(temporal, queue, url, LocalBlobStore(blob_dir)) as writer:
         print("ready", flush=True)
         while True:
             line = await loop.run_in_executor(None, sys.stdin.readline)
             if not line or line.strip() == "stop":
                 break
-    await writer.close()
-    await engine.dispose()
     return [[doc, version, at] for (doc, version), at in writer.committed.items()]
 
 

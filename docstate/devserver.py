@@ -53,14 +53,13 @@ def temporal_binary() -> Path:
 _LOWEST_PICKED = 10000  # below: ports services are configured with
 
 
-def _outgoing_ports() -> tuple[int, int]:
-    """The kernel's range for the local ports of outgoing connections (Linux; else the
-    IANA dynamic range)."""
+def _lowest_outgoing_port() -> int:
+    """Where the kernel's range for the local ports of outgoing connections starts
+    (Linux; else the IANA dynamic range's start)."""
     try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 49152, 65535
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 49152
 
 
 def free_port() -> int:
@@ -73,10 +72,8 @@ def free_port() -> int:
     where only a listener asking for that very port could take it, and falls back to the
     kernel's choice when the range leaves no room below it.
     """
-    low, _ = _outgoing_ports()
-    for _ in range(100):
-        if low - 1 <= _LOWEST_PICKED:
-            break
+    low = _lowest_outgoing_port()
+    for _ in range(100 if low - 1 > _LOWEST_PICKED else 0):
         port = random.randint(_LOWEST_PICKED, low - 1)
         with socket.socket() as s:
             try:

@@ -183,7 +183,7 @@ class NoWorker(DocStateError):
             takes it); ``False`` when nothing was sent.
     """
 
-    def __init__(self, message: str, *, task_queue: str | None = None, sent: bool = False):
+    def __init__(self, message: str, *, task_queue: str | None = None, sent: bool = False) -> None:
         super().__init__(message)
         self.task_queue = task_queue
         self.sent = sent

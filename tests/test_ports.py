@@ -20,7 +20,7 @@ def _listen(port: int) -> socket.socket:
 
 
 def test_a_picked_port_is_free_and_below_the_outgoing_range() -> None:
-    low, _ = devserver._outgoing_ports()
+    low = devserver._lowest_outgoing_port()
     for _ in range(20):
         port = free_port()
         assert devserver._LOWEST_PICKED <= port < low
@@ -33,7 +33,7 @@ def test_a_taken_port_is_passed_over(monkeypatch: pytest.MonkeyPatch) -> None:
     other = free_port()
     picks: Iterator[int] = iter([taken, other])
     monkeypatch.setattr(random, "randint", lambda *_: next(picks))
-    monkeypatch.setattr(devserver, "_outgoing_ports", lambda: (65000, 65535))
+    monkeypatch.setattr(devserver, "_lowest_outgoing_port", lambda: 65000)
     try:
         assert free_port() == other
     finally:
@@ -41,7 +41,7 @@ def test_a_taken_port_is_passed_over(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_with_no_room_below_the_range_the_kernel_picks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(devserver, "_outgoing_ports", lambda: (1024, 65535))
+    monkeypatch.setattr(devserver, "_lowest_outgoing_port", lambda: 1024)
     monkeypatch.setattr(random, "randint", lambda *_: pytest.fail("no room to pick"))
     port = free_port()
     assert port > 0
