@@ -116,7 +116,8 @@ async def raw(
     concurrency: int | None = None,
 ) -> dict[str, Any]:
     """N workflows x K no-op activities on the plain SDK, default worker settings but for
-    the sandbox, off as for DocState's workflow.
+    the sandbox, off as for DocState's workflow; each started eagerly, as DocState's
+    client starts a document (the worker runs in this process, on the same client).
 
     With ``steps=0`` the workflows do nothing: the most documents per second any
     Temporal workflow can reach on this machine and server. With ``local`` the steps are
@@ -140,8 +141,14 @@ async def raw(
 
         async def one(i: int) -> None:
             start = time.perf_counter()
+            # Eager start, as DocState's client asks for it: the worker in this process
+            # takes the first workflow task from the start call's answer.
             await bench.temporal.execute_workflow(
-                pipeline, steps, id=f"raw-{queue}-{i}", task_queue=queue
+                pipeline,
+                steps,
+                id=f"raw-{queue}-{i}",
+                task_queue=queue,
+                request_eager_start=True,
             )
             sample.latencies.append(time.perf_counter() - start)
 

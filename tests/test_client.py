@@ -8,8 +8,16 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from temporalio.client import Client as TemporalClient
+from temporalio.client import (
+    Interceptor,
+    OutboundInterceptor,
+    StartWorkflowInput,
+    WorkflowHandle,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from docstate import ConfigurationError, ContentError, Status
@@ -115,3 +123,38 @@ async def test_bad_urls_are_named(harness: Harness, http_server: str) -> None:
         with pytest.raises(RPCError) as err:
             await harness.temporal.get_workflow_handle(workflow_id(doc_id)).describe()
         assert err.value.status == RPCStatusCode.NOT_FOUND
+
+
+class StartRecorder(Interceptor):
+    """Notes, per workflow id, whether its start asked for eager start."""
+
+    def __init__(self) -> None:
+        self.eager: dict[str, bool] = {}
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        recorder = self
+
+        class Outbound(OutboundInterceptor):
+            async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+                recorder.eager[input.id] = input.request_eager_start
+                return await super().start_workflow(input)
+
+        return Outbound(next)
+
+
+async def test_documents_start_eagerly_unless_they_have_a_fairness_key(harness: Harness) -> None:
+    recorder = StartRecorder()
+    config = harness.temporal.config()
+    config["interceptors"] = [recorder]
+    temporal = TemporalClient(**config)
+    h = Harness(temporal, harness.settings)
+    plain, keyed = new_id("eager"), new_id("keyed")
+    async with h.worker(*p.ALL):
+        await h.client.submit(b"x", type="leaf", id=plain)
+        await h.client.submit(b"y", type="leaf", id=keyed, fairness_key="tenant-a")
+        for doc_id in (plain, keyed):
+            assert (await h.client.wait(doc_id, timeout=60)).status is Status.COMPLETED
+    await h.close()
+    # A worker in the submitting process takes a document's first task from the start's
+    # answer; a keyed document waits its turn in the task queue, as fairness needs.
+    assert recorder.eager == {workflow_id(plain): True, workflow_id(keyed): False}

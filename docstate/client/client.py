@@ -190,6 +190,10 @@ class Client(DocumentReader, DocumentActions):
                 search_attributes=TypedSearchAttributes([SearchAttributePair(DOC_TYPE, type)]),
                 # Workflow tasks, activities and child workflows inherit it.
                 priority=Priority(fairness_key=fairness_key) if fairness_key else Priority.default,
+                # A worker of this process with a free slot takes the first workflow task
+                # from the start's answer, not through the task queue (an ordinary start
+                # otherwise). Not for a fairness key: its turn is the task queue's to give.
+                request_eager_start=fairness_key is None,
             )
         except WorkflowAlreadyStartedError:
             raise DuplicateDocument(doc_id) from None
