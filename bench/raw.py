@@ -1,6 +1,7 @@
 """The raw-SDK baselines: the same shapes written directly on Temporal, default settings.
 
-The benchmark runs them unsandboxed, like DocState's workflow (see ``bench.arms.raw``).
+The benchmark runs them unsandboxed and starts them eagerly, as DocState does (see
+``bench.arms.raw``).
 """
 
 from __future__ import annotations
