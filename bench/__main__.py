@@ -1,8 +1,8 @@
 """DocState's benchmark: ``python -m bench [--quick] [--json PATH]``.
 
 Starts its own file-backed dev server and runs, interleaved over rounds and side by side,
-the raw-SDK baselines (task-queue and local activities, unsandboxed like DocState's
-workflow) and the same shape through DocState (PostgreSQL and SQLite projections;
+the raw-SDK baselines (task-queue and local activities, unsandboxed and started eagerly
+as DocState's workflows are) and the same shape through DocState (PostgreSQL and SQLite projections;
 awaited on Temporal, or through ``submit_many(wait=True)``), an I/O-bound pipeline at
 several concurrencies beside its hand-written counterpart, a fan-out, 1,000 progress
 streams at once (the worker in the same process, and apart), a 200 MB document, jobs
