@@ -155,7 +155,7 @@ class InvalidDocumentId(DocStateError):
         shown = document_id if len(document_id) <= 40 else document_id[:37] + "..."
         super().__init__(
             f"document id {shown!r} is invalid: an id is {self.RULE}; "
-            "leave --id out to have one generated from the file name"
+            "leave the id out (the command line's --id) to have one generated"
         )
 
 

@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from docstate import ConfigurationError, ContentError, Status
 from docstate.devserver import free_port
+from docstate.errors import InvalidInput
 from docstate.projection import ProjectionWrite
 from docstate.protocol import workflow_id
 from tests import pipelines as p
@@ -149,6 +150,8 @@ async def test_documents_start_eagerly_unless_they_have_a_fairness_key(harness: 
     temporal = TemporalClient(**config)
     h = Harness(temporal, harness.settings)
     plain, keyed = new_id("eager"), new_id("keyed")
+    with pytest.raises(InvalidInput, match="fairness_key is blank"):
+        await h.client.submit(b"z", type="leaf", id=new_id("blank"), fairness_key=" ")
     async with h.worker(*p.ALL):
         await h.client.submit(b"x", type="leaf", id=plain)
         await h.client.submit(b"y", type="leaf", id=keyed, fairness_key="tenant-a")

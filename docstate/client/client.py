@@ -128,6 +128,7 @@ class Client(DocumentReader, DocumentActions):
 
         Raises:
             InvalidDocumentId: when ``id`` breaks the id rule.
+            InvalidInput: when ``metadata`` is not JSON or ``fairness_key`` is blank.
             DuplicateDocument: when a document with this id was submitted before.
             DocStateError: for anything else (content, blob store, Temporal).
         """
@@ -150,6 +151,10 @@ class Client(DocumentReader, DocumentActions):
             check_id(id)  # before any content is stored
         meta = dict(metadata or {})
         if fairness_key is not None:
+            if not fairness_key.strip():
+                raise InvalidInput(
+                    "fairness_key is blank: name a tenant or source, or leave it out"
+                )
             meta["fairness_key"] = fairness_key
         try:
             json.dumps(meta)  # it travels as JSON: refuse it here, before content is stored
