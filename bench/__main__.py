@@ -2,15 +2,15 @@
 
 Starts its own file-backed dev server and runs, interleaved over rounds and side by side,
 the raw-SDK baselines (task-queue and local activities, unsandboxed and started eagerly
-as DocState's workflows are) and the same shape through DocState (PostgreSQL and SQLite projections;
-awaited on Temporal, or through ``submit_many(wait=True)``), an I/O-bound pipeline at
-several concurrencies beside its hand-written counterpart, a fan-out, 1,000 progress
-streams at once (the worker in the same process, and apart), a 200 MB document, jobs
-over the HTTP API, history sizes, the cost of encryption, and (with the ``bench-dbos``
-extra) DBOS on the same PostgreSQL. The rotation is balanced: over the rounds, each
-throughput arm runs once in each position. Empty workflows give the machine's ceiling.
-After each DocState arm it checks the projection: every row completed at its newest
-version, exact counts.
+as DocState's workflows are) and the same shape through DocState (PostgreSQL and SQLite
+projections; awaited on Temporal, or through ``submit_many(wait=True)``), an I/O-bound
+pipeline at several concurrencies beside its hand-written counterpart, a fan-out, 1,000
+progress streams at once (the worker in the same process, and apart), a 200 MB
+document, jobs over the HTTP API, history sizes, the cost of encryption, and (with the
+``bench-dbos`` extra) DBOS on the same PostgreSQL. The rotation is balanced: over the
+rounds, each throughput arm runs once in each position. Empty workflows give the
+machine's ceiling. After each DocState arm it checks the projection: every row
+completed at its newest version, exact counts.
 """
 
 from __future__ import annotations

@@ -150,8 +150,6 @@ async def test_documents_start_eagerly_unless_they_have_a_fairness_key(harness: 
     temporal = TemporalClient(**config)
     h = Harness(temporal, harness.settings)
     plain, keyed = new_id("eager"), new_id("keyed")
-    with pytest.raises(InvalidInput, match="fairness_key is blank"):
-        await h.client.submit(b"z", type="leaf", id=new_id("blank"), fairness_key=" ")
     async with h.worker(*p.ALL):
         await h.client.submit(b"x", type="leaf", id=plain)
         await h.client.submit(b"y", type="leaf", id=keyed, fairness_key="tenant-a")
@@ -161,3 +159,14 @@ async def test_documents_start_eagerly_unless_they_have_a_fairness_key(harness: 
     # A worker in the submitting process takes a document's first task from the start's
     # answer; a keyed document waits its turn in the task queue, as fairness needs.
     assert recorder.eager == {workflow_id(plain): True, workflow_id(keyed): False}
+
+
+async def test_a_blank_fairness_key_is_refused_before_anything_is_submitted(
+    harness: Harness,
+) -> None:
+    doc_id = new_id("blank")
+    with pytest.raises(InvalidInput, match="fairness_key is blank"):
+        await harness.client.submit(b"z", type="leaf", id=doc_id, fairness_key=" ")
+    with pytest.raises(RPCError) as err:  # no workflow was started for it
+        await harness.temporal.get_workflow_handle(workflow_id(doc_id)).describe()
+    assert err.value.status == RPCStatusCode.NOT_FOUND

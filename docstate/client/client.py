@@ -194,7 +194,11 @@ class Client(DocumentReader, DocumentActions):
                 # follow once the workflow publishes them
                 search_attributes=TypedSearchAttributes([SearchAttributePair(DOC_TYPE, type)]),
                 # Workflow tasks, activities and child workflows inherit it.
-                priority=Priority(fairness_key=fairness_key) if fairness_key else Priority.default,
+                priority=(
+                    Priority.default
+                    if fairness_key is None
+                    else Priority(fairness_key=fairness_key)
+                ),
                 # A worker of this process with a free slot takes the first workflow task
                 # from the start's answer, not through the task queue (an ordinary start
                 # otherwise). Not for a fairness key: its turn is the task queue's to give.
