@@ -171,6 +171,34 @@ def test_pause_resume_and_cancel(cli: Cli) -> None:
     assert "already ended" in cli.fails("cancel", long_id)
 
 
+def test_ctrl_c_in_submit_wait_says_what_keeps_running(cli: Cli) -> None:
+    name = "größe 1.txt"
+    (cli.tmp / name).write_text("slow")
+    command = ["submit", name, "--type", "slow", "--meta", "sleep=60", "--wait"]
+    waiting = subprocess.Popen(
+        [sys.executable, str(ROOT / "starter.py"), *command],
+        env=cli.env,
+        cwd=cli.tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert waiting.stdout is not None
+    # The id is on the screen while the wait goes on, not only at its end.
+    first = waiting.stdout.readline()
+    assert first.startswith("submitted ") and first.rstrip().endswith(f"({name})"), first
+    waiting.send_signal(signal.SIGINT)
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 130, (out, err)
+    assert err.strip().splitlines() == [
+        "docstate: interrupted; the documents submitted (listed above) keep running: "
+        "`docstate status ID` or `docstate wait ID` follows one"
+    ]
+    doc_id = submitted_id(first)
+    assert json.loads(cli.ok("status", doc_id, "--json"))["status"] in ("pending", "running")
+    assert "cancellation requested" in cli.ok("cancel", doc_id)
+
+
 def test_bad_input_gets_one_clear_line(cli: Cli) -> None:
     assert "unknown document type 'invoice'" in cli.fails("submit", __file__, "--type", "invoice")
     assert "no such file: nope.pdf" in cli.fails("submit", "nope.pdf", "--type", "file")

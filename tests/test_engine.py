@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import uuid
 
 import pytest
@@ -209,14 +210,26 @@ async def test_duplicate_submit_is_reported_not_duplicated(harness: Harness) -> 
     assert p.calls[f"{doc_id}:parse"] == 1
 
 
-async def test_unknown_type_fails_with_a_clear_error(harness: Harness) -> None:
+async def test_unknown_type_fails_with_a_clear_error(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     doc_id = new_id()
+    caplog.set_level(logging.INFO)
     async with harness.worker(*p.ALL):
         await harness.client.submit(b"x", type="invoice", id=doc_id)
         record = await harness.client.wait(doc_id, timeout=30)
     assert record.status is Status.FAILED
     assert "unknown document type 'invoice'" in (record.error or "")
     assert "basic" in (record.error or "")
+    # The worker's log: one line naming the document and the type, no stack.
+    lines = [
+        r
+        for r in caplog.records
+        if "invoice" in r.getMessage() or (r.exc_info and "invoice" in str(r.exc_info[1]))
+    ]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    assert lines[0].getMessage().startswith(f"doc:{doc_id}: unknown document type 'invoice'")
+    assert lines[0].exc_info is None
 
 
 async def test_no_matching_rule_fails_the_document(harness: Harness) -> None:

@@ -11,6 +11,7 @@ import pytest
 from docstate import (
     Client,
     DocumentNotFound,
+    DocumentNotStarted,
     DuplicateDocument,
     InvalidTransition,
     NoWorker,
@@ -121,6 +122,17 @@ async def test_an_action_with_no_worker_is_503_no_worker(api: Api) -> None:
         with pytest.raises(NoWorker, match="no worker polls task queue 'nobody-") as refused:
             await client.pause(doc.id)
     assert (refused.value.task_queue, refused.value.sent) == (nobody.task_queue, False)
+    # Its row: none yet; the answer says it was submitted and which queue wants a worker.
+    unread = await api.http.get(f"/api/v1/objects/{doc.id}")
+    assert unread.status_code == 404 and unread.json()["error"]["code"] == "not_found"
+    assert unread.json()["error"]["details"] == {
+        "document_id": doc.id,
+        "task_queue": nobody.task_queue,
+    }
+    async with AsyncHttpClient(api.url) as client:
+        with pytest.raises(DocumentNotStarted, match="no worker has started it yet") as unstarted:
+            await client.get(doc.id)
+    assert unstarted.value.task_queue == nobody.task_queue
 
 
 async def test_the_api_key_and_other_refusals(api: Api) -> None:

@@ -22,6 +22,7 @@ from docstate.errors import (
     ContentError,
     DocStateError,
     DocumentNotFound,
+    DocumentNotStarted,
     DuplicateDocument,
     InvalidTransition,
     NoWorker,
@@ -59,6 +60,8 @@ def describe(err: DocStateError) -> tuple[int, str, dict[str, Any]]:
     match err:
         case ApiError():
             return err.status, err.code, err.details
+        case DocumentNotStarted():  # still not_found: nothing to read yet
+            return 404, "not_found", {"document_id": err.document_id, "task_queue": err.task_queue}
         case DocumentNotFound():
             return 404, "not_found", {"document_id": err.document_id}
         case UnknownDocumentType():

@@ -26,7 +26,7 @@ from docstate.cli.render import (
 )
 from docstate.cli.replies import act_and_say
 from docstate.client import Client
-from docstate.client.batch import Submission, SubmitResult
+from docstate.client.batch import BatchEvent, EventKind, Submission, SubmitResult
 from docstate.config import Settings
 from docstate.document import Status
 from docstate.errors import ConfigurationError, DocStateError
@@ -96,6 +96,16 @@ def check_type(settings: Settings, type_name: str) -> None:
     registry.get(type_name)
 
 
+INTERRUPTED = {
+    "submit": (
+        "interrupted; the documents submitted (listed above) keep running: "
+        "`docstate status ID` or `docstate wait ID` follows one"
+    ),
+    "wait": "stopped waiting; the document keeps running (`docstate status ID` shows it)",
+}
+"""What Ctrl-C in a command leaves behind, where it is not plain (``watch`` ends so)."""
+
+
 async def submit(ds: Client, args: argparse.Namespace) -> int:
     paths = expand_paths(args.paths)  # every file is checked before anything is submitted
     if args.id and len(paths) != 1:
@@ -107,7 +117,16 @@ async def submit(ds: Client, args: argparse.Namespace) -> int:
         for path in paths
     ]
     label = "processing" if args.wait else "submitting"
-    with progress_bar(len(items), label) as on_event:
+    with progress_bar(len(items), label) as on_progress:
+
+        def on_event(event: BatchEvent) -> None:
+            # Each id as soon as its document is in: should the wait be interrupted, what
+            # went in (and keeps running) is on the screen.
+            if event.kind is EventKind.DOCUMENT_STARTED and event.index is not None:
+                path = printable(paths[event.index])
+                print(f"submitted {event.document_id}  ({path})", flush=True)
+            on_progress(event)
+
         submitting = ds.submit_many(
             items,
             type=args.type,
@@ -119,9 +138,6 @@ async def submit(ds: Client, args: argparse.Namespace) -> int:
         results = await (with_worker_hint(ds, submitting) if args.wait else submitting)
     if len(results) == 1 and results[0].status is None and results[0].error:
         raise DocStateError(results[0].error)  # a single document: one clear error line
-    for result, path in zip(results, paths, strict=True):
-        if result.status is not None:
-            print(f"submitted {result.document_id}  ({printable(path)})", flush=True)
     if args.wait:
         rows = [
             [

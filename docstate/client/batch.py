@@ -155,9 +155,10 @@ async def _one(
             metadata=sub.metadata,
             fairness_key=sub.fairness_key,
         )
-        emit(BatchEvent(kind=EventKind.DOCUMENT_STARTED, index=index, document_id=doc.id))
     except Exception as err:
         return SubmitResult(index=index, ok=False, document_id=sub.id, error=_error_line(err))
+    # Outside the try: it is submitted, whatever the caller's callback does with the news.
+    emit(BatchEvent(kind=EventKind.DOCUMENT_STARTED, index=index, document_id=doc.id))
     if not wait:
         return SubmitResult(index=index, ok=True, document_id=doc.id, status=Status.PENDING)
     try:

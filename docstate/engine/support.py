@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from docstate.blobs import BlobStore
 from docstate.document import Document
@@ -23,6 +24,8 @@ from docstate.protocol import (
     DerivedPage,
 )
 from docstate.registry import Registry
+
+log = logging.getLogger(__name__)
 
 
 class WorkflowActivities:
@@ -59,8 +62,14 @@ class WorkflowActivities:
                 spec = self.registry.get(type_name).spec()
                 self._specs[type_name] = spec.model_copy(update={"key_limits": self.key_limits})
             except UnknownDocumentType as err:
+                # The submitter's mistake, not the worker's: one line here, no stack (BENIGN
+                # keeps the SDK from logging its traceback); the document fails with it.
+                log.warning("%s: %s", activity.info().workflow_id, err)
                 raise ApplicationError(
-                    str(err), type="UnknownDocumentType", non_retryable=True
+                    str(err),
+                    type="UnknownDocumentType",
+                    non_retryable=True,
+                    category=ApplicationErrorCategory.BENIGN,
                 ) from err
         return self._specs[type_name]
 

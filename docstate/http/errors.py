@@ -11,6 +11,7 @@ from docstate.errors import (
     ContentError,
     DocStateError,
     DocumentNotFound,
+    DocumentNotStarted,
     DuplicateDocument,
     InvalidTransition,
     NoWorker,
@@ -24,6 +25,8 @@ def error_of(status: int, code: str, message: str, details: dict[str, Any]) -> D
     """The exception the embedded client raises for the same refusal."""
     try:
         match code:
+            case "not_found" if "task_queue" in details:
+                return DocumentNotStarted(str(details["document_id"]), str(details["task_queue"]))
             case "not_found" if "document_id" in details:
                 return DocumentNotFound(str(details["document_id"]))
             case "unknown_type":
