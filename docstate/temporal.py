@@ -40,8 +40,28 @@ async def connect_temporal(settings: Settings, *, runtime: Runtime | None = None
             api_key=api_key.get_secret_value() if api_key else None,
         )
     except RuntimeError as err:
+        address, namespace = settings.temporal_address, settings.namespace
+        where = f"cannot reach Temporal at {address} (namespace {namespace!r})"
+        if cause := plain_cause(str(err)):
+            raise TemporalUnavailable(f"{where}: {cause}") from None
         hint = f" ({tls_hint(settings, str(err))})" if uses_tls(settings) else ""
-        raise TemporalUnavailable(
-            f"cannot reach Temporal at {settings.temporal_address} "
-            f"(namespace {settings.namespace!r}){hint}: {err}"
-        ) from None
+        raise TemporalUnavailable(f"{where}{hint}: {err}") from None
+
+
+def plain_cause(error: str) -> str | None:
+    """The SDK core's connection error in plain words, when it is a usual one (its own
+    text is a Rust debug print: ``tonic::transport::Error(Transport, ConnectError(...``)."""
+    lowered = error.lower()
+    if "connection refused" in lowered:
+        return (
+            "connection refused, nothing listens there (`docstate dev` starts a server; "
+            "DOCSTATE_TEMPORAL_ADDRESS or --temporal-address names another)"
+        )
+    if "dns error" in lowered or "failed to lookup address" in lowered:
+        return "its host name does not resolve (check DOCSTATE_TEMPORAL_ADDRESS)"
+    if "grpc-status header missing" in lowered or "h2 protocol error" in lowered:
+        return (
+            "something answers there, but not Temporal's gRPC frontend (a web UI or HTTP "
+            "port? the frontend's usual port is 7233)"
+        )
+    return None

@@ -66,7 +66,8 @@ def uses_tls(settings: Settings) -> bool:
 
 
 def tls_hint(settings: Settings, error: str) -> str:
-    """What most likely went wrong, when a connection over TLS failed with ``error``."""
+    """What most likely went wrong, when a connection over TLS failed with ``error``
+    (one refused is said plainly before: see :func:`docstate.temporal.plain_cause`)."""
     if "UnknownIssuer" in error:
         trusted = (
             "the CA in DOCSTATE_TEMPORAL_TLS_CA_FILE"
@@ -79,8 +80,6 @@ def tls_hint(settings: Settings, error: str) -> str:
             "the server's certificate does not name this address; "
             "set DOCSTATE_TEMPORAL_TLS_SERVER_NAME to a name it does"
         )
-    if "refused" in error.lower():
-        return "nothing answers there"
     if settings.temporal_tls_cert_file is None:
         return (
             "the connection closed during or after the TLS handshake; if the server "

@@ -27,6 +27,7 @@ from docstate.errors import (
     WaitTimeout,
 )
 from docstate.projection import ProjectionQueries, create_engine
+from docstate.temporal import connect_temporal, plain_cause
 from tests import pipelines as p
 from tests.conftest import Harness
 from tests.test_engine import new_id
@@ -134,3 +135,30 @@ async def test_an_action_nobody_takes_ends_with_no_worker(
         with pytest.raises(NoWorker, match=untaken) as sent:
             await ds.pause(doc.id)
         assert (sent.value.task_queue, sent.value.sent) == (queue, True)
+
+
+async def test_a_failed_connection_is_said_in_plain_words() -> None:
+    address = f"127.0.0.1:{free_port()}"
+    with pytest.raises(TemporalUnavailable) as refused:
+        await connect_temporal(Settings(temporal_address=address))
+    assert str(refused.value) == (
+        f"cannot reach Temporal at {address} (namespace 'default'): connection refused, "
+        "nothing listens there (`docstate dev` starts a server; DOCSTATE_TEMPORAL_ADDRESS or "
+        "--temporal-address names another)"
+    )
+    # What the SDK core said, seen here, for a host that does not resolve and for a port
+    # that speaks HTTP but not gRPC (a dev server's HTTP API, a proxy).
+    unresolved = (
+        "Failed client connect: Server connection error: tonic::transport::Error(Transport, "
+        'ConnectError(ConnectError("dns error", Custom { kind: Uncategorized, error: "failed '
+        'to lookup address information: Name or service not known" })))'
+    )
+    assert "does not resolve" in (plain_cause(unresolved) or "")
+    for http in (
+        'Status { code: Internal, message: "h2 protocol error: http2 error", source: None }',
+        'Status { code: Unimplemented, message: "grpc-status header missing, mapped from '
+        'HTTP status code 404", source: None }',
+    ):
+        assert "not Temporal's gRPC frontend" in (plain_cause(http) or "")
+    # Anything else is passed on as the core said it.
+    assert plain_cause("Status { code: PermissionDenied }") is None
