@@ -12,9 +12,9 @@ from temporalio.api.operatorservice.v1 import (
     ListSearchAttributesRequest,
 )
 from temporalio.client import Client as TemporalClient
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
-from docstate.errors import TemporalUnavailable
+from docstate.errors import ConfigurationError, TemporalUnavailable
 from docstate.protocol import SEARCH_ATTRIBUTES
 
 
@@ -28,22 +28,46 @@ async def register_search_attributes(temporal: TemporalClient, namespace: str) -
     Raises:
         TemporalUnavailable: when the server refuses (e.g. no operator permission).
     """
-    operator = temporal.operator_service
     try:
-        listed = await operator.list_search_attributes(
-            ListSearchAttributesRequest(namespace=namespace)
-        )
-        missing = {
-            key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-            for key in SEARCH_ATTRIBUTES
-            if key.name not in listed.custom_attributes
-        }
+        missing = await _unregistered(temporal, namespace)
         if missing:
-            await operator.add_search_attributes(
-                AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+            await temporal.operator_service.add_search_attributes(
+                AddSearchAttributesRequest(
+                    namespace=namespace,
+                    search_attributes=dict.fromkeys(
+                        missing, IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    ),
+                )
             )
     except RPCError as err:
         raise TemporalUnavailable(
             f"cannot register search attributes in namespace {namespace!r}: {err.message}"
         ) from None
-    return sorted(missing)
+    return missing
+
+
+async def check_search_attributes(temporal: TemporalClient, namespace: str) -> None:
+    """Raise unless DocState's search attributes are registered in ``namespace``; a server
+    that does not let this client list them is taken at its word.
+
+    Raises:
+        ConfigurationError: naming the missing ones and ``docstate setup``.
+    """
+    try:
+        missing = await _unregistered(temporal, namespace)
+    except RPCError as err:
+        if err.status in (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
+            return
+        raise
+    if missing:
+        raise ConfigurationError(
+            f"search attributes {', '.join(missing)} are not registered in namespace "
+            f"{namespace!r}, so no document can start: run `docstate setup`"
+        )
+
+
+async def _unregistered(temporal: TemporalClient, namespace: str) -> list[str]:
+    listed = await temporal.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    return sorted(k.name for k in SEARCH_ATTRIBUTES if k.name not in listed.custom_attributes)

@@ -159,6 +159,9 @@ def test_a_database_down_missing_or_not_migrated(cli: Cli, postgres_url: str) ->
     nowhere = f"sqlite+aiosqlite:///{cli.tmp / 'elsewhere' / 'docstate.db'}"
     line = cli.fails("--database-url", nowhere, "list")
     assert "no projection at" in line and "`docstate dev` prints it" in line
+    # a worker or the API started there: the same refusal, not an empty file created
+    assert "no projection at" in worker_fails(cli, nowhere)
+    assert "no projection at" in cli.fails("--database-url", nowhere, "api")
     assert not (cli.tmp / "elsewhere" / "docstate.db").exists()  # nothing created on the way
 
 

@@ -52,6 +52,17 @@ async def test_setup_migrates_and_registers_the_search_attributes_once(
         ListSearchAttributesRequest(namespace="default")
     )
     assert "DocState" not in listed.custom_attributes
+    # Before setup: health and submit each say what is missing and what to run.
+    assert docstate(tmp_path, address, "db", "upgrade").returncode == 0
+    unready = docstate(tmp_path, address, "health")
+    assert unready.returncode == 1 and unready.stderr.count("\n") == 1, unready.stderr
+    assert "search attributes DocState, DocStatus, DocType are not registered" in unready.stderr
+    assert "run `docstate setup`" in unready.stderr
+    (tmp_path / "a.txt").write_text("x")
+    refused = docstate(tmp_path, address, "submit", "a.txt", "--type", "file")
+    assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
+    assert "search attribute DocType" in refused.stderr
+    assert "run `docstate setup` once for this namespace" in refused.stderr
     first = docstate(tmp_path, address, "setup")
     assert first.returncode == 0, first.stderr
     assert "added DocState, DocStatus, DocType" in first.stdout
@@ -63,6 +74,9 @@ async def test_setup_migrates_and_registers_the_search_attributes_once(
     assert again.returncode == 0 and "already registered" in again.stdout, again.stderr
     health = docstate(tmp_path, address, "health")
     assert health.returncode == 0 and health.stdout.startswith("ok: "), health.stderr
+    assert "search attributes registered" in health.stdout
+    accepted = docstate(tmp_path, address, "submit", "a.txt", "--type", "file")
+    assert accepted.returncode == 0 and accepted.stdout.startswith("submitted "), accepted.stderr
 
 
 def test_health_fails_in_one_line_when_a_dependency_is_missing(

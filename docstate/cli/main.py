@@ -190,6 +190,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "dev":
         return await dev(settings, args)
     if args.command == "worker":
+        require_projection(settings.database_url)
         return await serve_worker(settings)
     if args.command == "codec-server":
         return await codec.codec_server(settings, args)
@@ -231,8 +232,12 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     overrides |= {k: getattr(args, k) for k in API_FLAGS if hasattr(args, k)}
     try:
         settings = load_settings(**overrides)
-        # uvicorn runs its own event loop: the API is served outside asyncio.run
-        code = serve_api(settings) if args.command == "api" else asyncio.run(run(settings, args))
+        if args.command == "api":
+            require_projection(settings.database_url)
+            # uvicorn runs its own event loop: the API is served outside asyncio.run
+            code = serve_api(settings)
+        else:
+            code = asyncio.run(run(settings, args))
     except KeyboardInterrupt:
         if line := commands.INTERRUPTED.get(args.command):
             print(f"docstate: {line}", file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from docstate.config import Settings
 from docstate.projection import create_engine, ensure_current, upgrade
-from docstate.provision import register_search_attributes
+from docstate.provision import check_search_attributes, register_search_attributes
 from docstate.temporal import connect_temporal
 
 
@@ -22,7 +22,8 @@ async def setup(settings: Settings) -> int:
 
 
 async def health(settings: Settings) -> int:
-    """Check what a worker or API process needs: the projection (migrated) and Temporal.
+    """Check what a worker or API process needs: the projection (migrated), Temporal, and
+    DocState's search attributes there.
 
     A failure raises a DocStateError, which the command prints as one line (exit 1).
     """
@@ -33,5 +34,9 @@ async def health(settings: Settings) -> int:
         await engine.dispose()
     temporal = await connect_temporal(settings)
     await temporal.service_client.check_health()
-    print(f"ok: projection migrated, Temporal at {settings.temporal_address} answers")
+    await check_search_attributes(temporal, settings.namespace)
+    print(
+        f"ok: projection migrated, Temporal at {settings.temporal_address} answers, "
+        "search attributes registered"
+    )
     return 0

@@ -49,6 +49,14 @@ def translate(err: BaseException, *, database_url: str, temporal_address: str) -
                 f"Temporal at {temporal_address} did not answer ({err.message}); is it "
                 "running? Check DOCSTATE_TEMPORAL_ADDRESS"
             )
+        if "no mapping defined for search attribute" in err.message:
+            # A server DocState did not start (a plain `temporal server start-dev`, a
+            # new namespace): its search attributes were never registered. Unavailable
+            # (the API's 503), not the caller's mistake.
+            return TemporalUnavailable(
+                f"Temporal at {temporal_address} refused: {err.message}; run `docstate "
+                "setup` once for this namespace (it registers DocType, DocState, DocStatus)"
+            )
         return TemporalUnavailable(f"Temporal at {temporal_address} refused: {err.message}")
     if isinstance(err, ClientError | BotoCoreError):
         return BlobStoreError(f"the blob store refused: {err}")
