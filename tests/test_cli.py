@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,11 +192,27 @@ def test_ctrl_c_in_submit_wait_says_what_keeps_running(cli: Cli) -> None:
     out, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 130, (out, err)
     assert err.strip().splitlines() == [
-        "docstate: interrupted; the documents submitted (listed above) keep running: "
-        "`docstate status ID` or `docstate wait ID` follows one"
+        "docstate: interrupted; documents already submitted (each listed above as "
+        "`submitted ID`) keep running: `docstate status ID` or `docstate wait ID` follows one"
     ]
     doc_id = submitted_id(first)
     assert json.loads(cli.ok("status", doc_id, "--json"))["status"] in ("pending", "running")
+    # The same for a plain wait.
+    waiting = subprocess.Popen(
+        [sys.executable, str(ROOT / "starter.py"), "wait", doc_id, "--timeout", "60"],
+        env=cli.env,
+        cwd=cli.tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(3)  # started, connected and waiting (no line to wait for: it prints at the end)
+    waiting.send_signal(signal.SIGINT)
+    out, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 130, (out, err)
+    assert err.strip().splitlines()[-1:] == [
+        "docstate: stopped waiting; the document keeps running (`docstate status ID` shows it)"
+    ]
     assert "cancellation requested" in cli.ok("cancel", doc_id)
 
 

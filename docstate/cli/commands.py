@@ -98,8 +98,8 @@ def check_type(settings: Settings, type_name: str) -> None:
 
 INTERRUPTED = {
     "submit": (
-        "interrupted; the documents submitted (listed above) keep running: "
-        "`docstate status ID` or `docstate wait ID` follows one"
+        "interrupted; documents already submitted (each listed above as `submitted ID`) "
+        "keep running: `docstate status ID` or `docstate wait ID` follows one"
     ),
     "wait": "stopped waiting; the document keeps running (`docstate status ID` shows it)",
 }
