@@ -185,6 +185,19 @@ class Settings(BaseSettings):
             limits[key.strip()] = int(limit)
         return limits
 
+    @field_validator("temporal_address")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        example = "e.g. 127.0.0.1:7233 or temporal.internal:7233"
+        if "://" in value:
+            raise ValueError(f"host:port without a scheme ({example})")
+        host, sep, port = value.rpartition(":")
+        if not sep or not host.strip() or not port:
+            raise ValueError(f"not host:port ({example})")
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"port {port!r} is not a number from 1 to 65535")
+        return value
+
     @field_validator("pipelines", "codec_cors_origins", "api_keys", mode="before")
     @classmethod
     def _split_modules(cls, value: Any) -> Any:

@@ -59,9 +59,17 @@ def plain_cause(error: str) -> str | None:
         )
     if "dns error" in lowered or "failed to lookup address" in lowered:
         return "its host name does not resolve (check DOCSTATE_TEMPORAL_ADDRESS)"
-    if "grpc-status header missing" in lowered or "h2 protocol error" in lowered:
+    if "call error after connection" in lowered and any(
+        f"code: {code}" in lowered for code in NOT_GRPC_CODES
+    ):
         return (
             "something answers there, but not Temporal's gRPC frontend (a web UI or HTTP "
-            "port? the frontend's usual port is 7233)"
+            "port, another service? the frontend's usual port is 7233)"
         )
     return None
+
+
+NOT_GRPC_CODES = ("unknown", "cancelled", "internal", "unimplemented")
+"""The codes the core gives the first call over a connection to a server that does not
+speak gRPC (seen here: an HTTP/1 server, the dev server's HTTP API, PostgreSQL, Redis).
+A refusal by a real frontend (no API key, no permission) has codes of its own."""

@@ -91,6 +91,16 @@ def test_flags_and_settings_are_one_line(cli: Cli) -> None:
     assert "DOCSTATE_INLINE_THRESHOLD=abc is invalid" in line
     line = with_env(cli, DOCSTATE_SHUTDOWN_GRACE="soon").fails("list")
     assert "DOCSTATE_SHUTDOWN_GRACE=soon is invalid" in line and "30s, 5m" in line
+    for address, why in (
+        ("localhost", "not host:port"),
+        ("http://127.0.0.1:7233", "host:port without a scheme"),
+        ("127.0.0.1:99999", "port '99999' is not a number from 1 to 65535"),
+    ):
+        line = with_env(cli, DOCSTATE_TEMPORAL_ADDRESS=address).fails("list")
+        assert f"DOCSTATE_TEMPORAL_ADDRESS={address} is invalid: {why}" in line
+    assert "--temporal-address=localhost is invalid" in cli.fails(
+        "--temporal-address", "localhost", "list"
+    )
     (cli.tmp / "not-a-folder").write_text("x")
     blobs = with_env(cli, DOCSTATE_BLOB_DIR=str(cli.tmp / "not-a-folder" / "blobs"))
     line = blobs.fails("submit", str(plain), "--type", "file")
@@ -163,6 +173,10 @@ def test_a_database_down_missing_or_not_migrated(cli: Cli, postgres_url: str) ->
     assert "no projection at" in worker_fails(cli, nowhere)
     assert "no projection at" in cli.fails("--database-url", nowhere, "api")
     assert not (cli.tmp / "elsewhere" / "docstate.db").exists()  # nothing created on the way
+    # an existing file is found whatever the URL's query string says
+    queried = f"sqlite+aiosqlite:///{cli.tmp / 'queried.db'}"
+    cli.ok("--database-url", queried, "db", "upgrade")
+    assert cli.ok("--database-url", f"{queried}?timeout=5", "list").startswith("ID")
 
 
 def test_wait_on_an_unknown_id_says_not_found(cli: Cli) -> None:

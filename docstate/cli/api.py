@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 
+from docstate.cli.existing import require_projection
 from docstate.client import Client
 from docstate.config import Settings
 from docstate.ports import require_free
@@ -14,6 +15,7 @@ from docstate.projection import ensure_current
 async def check(settings: Settings) -> None:
     """Fail with one clear line, before uvicorn starts, when Temporal or the projection
     is unreachable or not migrated."""
+    require_projection(settings.database_url)
     async with await Client.connect(settings) as ds:
         await ensure_current(ds.queries.engine)
 

@@ -281,7 +281,8 @@ def graph(settings: Settings, args: argparse.Namespace) -> int:
 
 def fail_line(err: BaseException) -> str:
     """An error as one line: a multi-line message's lines joined with '; '."""
-    lines = [line.strip().lstrip("- ") for line in str(err).splitlines() if line.strip()]
+    # a bullet ("- ") goes; a flag's own dashes ("--port") stay
+    lines = [line.strip().removeprefix("- ") for line in str(err).splitlines() if line.strip()]
     head, rest = (lines[0], lines[1:]) if lines else (type(err).__name__, [])
     return f"{head} {'; '.join(rest)}".strip() if rest else head
 

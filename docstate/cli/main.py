@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NoReturn
 
 from docstate.cli import codec, commands
@@ -19,6 +18,7 @@ from docstate.cli.arguments import (
     positive_seconds,
 )
 from docstate.cli.dev import dev
+from docstate.cli.existing import require_projection
 from docstate.cli.operations import health, setup
 from docstate.cli.projection import add_arguments as add_projection_arguments
 from docstate.cli.projection import projection
@@ -27,7 +27,7 @@ from docstate.client import Client
 from docstate.client.failures import translate
 from docstate.config import Settings, load_settings
 from docstate.document import Status
-from docstate.errors import DocStateError, ProjectionUnavailable
+from docstate.errors import DocStateError
 from docstate.process import hard_exit
 from docstate.projection import upgrade
 from docstate.projection.failures import database_errors, shown_url
@@ -212,19 +212,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
         return await CLIENT_COMMANDS[args.command](ds, args)
 
 
-def require_projection(url: str) -> None:
-    """Refuse a SQLite projection file that does not exist, instead of creating an empty
-    one: it is almost always the wrong directory or a missing setting."""
-    prefix = "sqlite+aiosqlite:///"
-    if url.startswith(prefix) and url != prefix + ":memory:":
-        path = Path(url.removeprefix(prefix))
-        if not path.exists():
-            raise ProjectionUnavailable(
-                f"no projection at {path.resolve()}: set DOCSTATE_DATABASE_URL to the one "
-                "in use (`docstate dev` prints it), or create it with `docstate db upgrade`"
-            )
-
-
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the ``docstate`` command; always exits with a meaningful code."""
     args = build_parser().parse_args(argv)
@@ -232,12 +219,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     overrides |= {k: getattr(args, k) for k in API_FLAGS if hasattr(args, k)}
     try:
         settings = load_settings(**overrides)
-        if args.command == "api":
-            require_projection(settings.database_url)
-            # uvicorn runs its own event loop: the API is served outside asyncio.run
-            code = serve_api(settings)
-        else:
-            code = asyncio.run(run(settings, args))
+        # uvicorn runs its own event loop: the API is served outside asyncio.run
+        code = serve_api(settings) if args.command == "api" else asyncio.run(run(settings, args))
     except KeyboardInterrupt:
         if line := commands.INTERRUPTED.get(args.command):
             print(f"docstate: {line}", file=sys.stderr)
