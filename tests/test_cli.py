@@ -193,7 +193,7 @@ def test_ctrl_c_in_submit_wait_says_what_keeps_running(cli: Cli) -> None:
     assert waiting.returncode == 130, (out, err)
     assert err.strip().splitlines() == [
         "docstate: interrupted; documents already submitted (each listed above as "
-        "`submitted ID`) keep running: `docstate status ID` or `docstate wait ID` follows one"
+        "`submitted ID`) are not cancelled: `docstate wait ID` follows one"
     ]
     doc_id = submitted_id(first)
     assert json.loads(cli.ok("status", doc_id, "--json"))["status"] in ("pending", "running")
@@ -211,7 +211,7 @@ def test_ctrl_c_in_submit_wait_says_what_keeps_running(cli: Cli) -> None:
     out, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 130, (out, err)
     assert err.strip().splitlines()[-1:] == [
-        "docstate: stopped waiting; the document keeps running (`docstate status ID` shows it)"
+        "docstate: stopped waiting; the document is not cancelled (`docstate wait ID` waits again)"
     ]
     assert "cancellation requested" in cli.ok("cancel", doc_id)
 
@@ -219,6 +219,8 @@ def test_ctrl_c_in_submit_wait_says_what_keeps_running(cli: Cli) -> None:
 def test_bad_input_gets_one_clear_line(cli: Cli) -> None:
     assert "unknown document type 'invoice'" in cli.fails("submit", __file__, "--type", "invoice")
     assert "no such file: nope.pdf" in cli.fails("submit", "nope.pdf", "--type", "file")
+    line = cli.fails("submit", "nope.pdf", "inbox/**/*.md", "--type", "file")
+    assert line.endswith("no such file: nope.pdf; no file matches inbox/**/*.md")
     assert "'oops' is not key=value" in cli.misused(
         "submit", __file__, "--type", "file", "--meta", "oops"
     )

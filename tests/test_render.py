@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from docstate.cli.render import printable, table, width
+from datetime import UTC, datetime
+
+from docstate.cli.render import as_json, document_details, printable, table, width
+from docstate.document import Status
+from docstate.projection.records import DocumentRecord
 
 
 def test_wide_and_combining_characters_take_their_columns() -> None:
@@ -21,3 +25,28 @@ def test_wide_and_combining_characters_take_their_columns() -> None:
 def test_a_name_with_a_newline_stays_on_one_line_and_keeps_its_spaces() -> None:
     assert printable("odd/line\nbreak\t.txt") == "odd/line\\nbreak\\t.txt"
     assert printable("two  spaces, 日本語 é.txt") == "two  spaces, 日本語 é.txt"
+
+
+def test_metadata_is_shown_as_written() -> None:
+    now = datetime.now(UTC)
+    record = DocumentRecord(
+        id="größe-1",
+        type="file",
+        state="s1",
+        status=Status.RUNNING,
+        parent_id=None,
+        root_id="größe-1",
+        workflow_id=None,
+        run_id=None,
+        attempt=1,
+        error=None,
+        content_ref=None,
+        metadata={"title": "Größe 日本語", "line": "a\nb"},
+        created_at=now,
+        updated_at=now,
+        version=1,
+    )
+    details = document_details(record)
+    # non-ASCII as it is; a newline inside a value still escaped, so one line each
+    assert 'metadata:  {"line": "a\\nb", "title": "Größe 日本語"}' in details.splitlines()
+    assert '"title": "Größe 日本語"' in as_json([record])

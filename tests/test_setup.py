@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -44,6 +45,33 @@ def docstate(
     )
 
 
+def _worker_start_log(tmp: Path, address: str) -> str:
+    """What ``worker.py`` logs until it is ready (then it is stopped)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSTATE_")}
+    env |= {
+        "DOCSTATE_TEMPORAL_ADDRESS": address,
+        "DOCSTATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'p.db'}",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, str(ROOT / "worker.py")],
+        env=env,
+        cwd=tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert worker.stdout is not None
+    lines = []
+    for line in worker.stdout:  # ends at "worker ready" or when the worker exits
+        lines.append(line)
+        if "worker ready" in line:
+            break
+    worker.send_signal(signal.SIGTERM)
+    worker.communicate(timeout=60)
+    assert worker.returncode == 0, lines
+    return "".join(lines)
+
+
 async def test_setup_migrates_and_registers_the_search_attributes_once(
     bare_server: WorkflowEnvironment, tmp_path: Path
 ) -> None:
@@ -63,6 +91,17 @@ async def test_setup_migrates_and_registers_the_search_attributes_once(
     assert refused.returncode == 1 and refused.stderr.count("\n") == 1, refused.stderr
     assert "search attribute DocType" in refused.stderr
     assert "run `docstate setup` once for this namespace" in refused.stderr
+    (tmp_path / "b c.txt").write_text("y")
+    several = docstate(tmp_path, address, "submit", "a.txt", "b c.txt", "--type", "file")
+    assert several.returncode == 1, several.stderr
+    # the reason, once for both, then the count
+    lines = several.stdout.splitlines()
+    assert lines[0].startswith("not submitted (2 files): Temporal at ") and "setup" in lines[0]
+    assert lines[1:] == ["2 documents: 2 not submitted"]
+    # a worker would serve, but says why nothing will come (a warning, by its level)
+    started = _worker_start_log(tmp_path, address).splitlines()
+    warned = [line for line in started if "are not registered in namespace 'default'" in line]
+    assert len(warned) == 1 and " WARNING docstate.worker " in warned[0], started
     first = docstate(tmp_path, address, "setup")
     assert first.returncode == 0, first.stderr
     assert "added DocState, DocStatus, DocType" in first.stdout

@@ -69,7 +69,11 @@ def expand_paths(patterns: list[str]) -> list[Path | str]:
             f"a quoted glob: '{first}/*', or '{first}/**/*' with its subfolders"
         )
     if missing:
-        raise ConfigurationError(f"no such file: {', '.join(missing)}")
+        globs = [m for m in missing if glob.has_magic(m)]
+        named = [m for m in missing if not glob.has_magic(m)]
+        said = [f"no such file: {', '.join(named)}"] if named else []
+        said += [f"no file matches {', '.join(globs)}"] if globs else []
+        raise ConfigurationError("; ".join(said))
     return paths
 
 
@@ -99,9 +103,9 @@ def check_type(settings: Settings, type_name: str) -> None:
 INTERRUPTED = {
     "submit": (
         "interrupted; documents already submitted (each listed above as `submitted ID`) "
-        "keep running: `docstate status ID` or `docstate wait ID` follows one"
+        "are not cancelled: `docstate wait ID` follows one"
     ),
-    "wait": "stopped waiting; the document keeps running (`docstate status ID` shows it)",
+    "wait": "stopped waiting; the document is not cancelled (`docstate wait ID` waits again)",
 }
 """What Ctrl-C in a command leaves behind, where it is not plain (``watch`` ends so)."""
 
@@ -150,8 +154,21 @@ async def submit(ds: Client, args: argparse.Namespace) -> int:
             for r, p in zip(results, paths, strict=True)
         ]
         print(table(("ID", "FILE", "STATE", "STATUS", "ERROR"), rows))
+    else:
+        for line in refusals(results, paths):
+            print(line)
     print(summary(results))
     return 0 if all(r.ok for r in results) else 1
+
+
+def refusals(results: list[SubmitResult], paths: list[Path | str]) -> list[str]:
+    """Why documents were not submitted: one line each, or one for all when they share
+    the reason (a server that refuses every start)."""
+    refused = [(r.error or "", p) for r, p in zip(results, paths, strict=True) if r.status is None]
+    reasons = {error for error, _ in refused}
+    if len(refused) > 1 and len(reasons) == 1:
+        return [f"not submitted ({len(refused)} files): {reasons.pop()}"]
+    return [f"not submitted ({printable(path)}): {error}" for error, path in refused]
 
 
 def _name(source: Path | str) -> str:

@@ -51,7 +51,7 @@ def _cell(value: Any) -> str:
 def as_json(value: BaseModel | Sequence[BaseModel]) -> str:
     if isinstance(value, BaseModel):
         return value.model_dump_json(indent=2)
-    return json.dumps([v.model_dump(mode="json") for v in value], indent=2)
+    return json.dumps([v.model_dump(mode="json") for v in value], indent=2, ensure_ascii=False)
 
 
 DOCUMENT_HEADERS = ("ID", "TYPE", "STATE", "STATUS", "UPDATED", "ERROR")
@@ -75,7 +75,7 @@ def document_details(r: DocumentRecord) -> str:
         ("parent", r.parent_id),
         ("root", r.root_id),
         ("content", content),
-        ("metadata", json.dumps(r.metadata, sort_keys=True)),
+        ("metadata", json.dumps(r.metadata, sort_keys=True, ensure_ascii=False)),
         ("workflow", r.workflow_id),
         ("created", r.created_at),
         ("updated", r.updated_at),

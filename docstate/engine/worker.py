@@ -36,6 +36,7 @@ from docstate.engine.runs import LocalRuns
 from docstate.engine.support import WorkflowActivities
 from docstate.engine.transitions import TransitionActivities
 from docstate.engine.workflow import DocumentWorkflow
+from docstate.errors import ConfigurationError
 from docstate.jobs import with_jobs
 from docstate.model import KeyLimits
 from docstate.observability.metrics import (
@@ -56,6 +57,7 @@ from docstate.projection import (
 )
 from docstate.projection.catalog import publish_types
 from docstate.projection.leases import KeyLeases
+from docstate.provision import check_search_attributes
 from docstate.registry import Registry
 from docstate.temporal import connect_temporal
 from docstate.webhooks import WebhookSender, webhook_sender
@@ -183,6 +185,10 @@ async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
         await ensure_current(engine)
         await publish_types(engine, registry)  # so processes without pipeline code know them
         client = await connect_temporal(settings, runtime=runtime)
+        try:
+            await check_search_attributes(client, settings.namespace)
+        except ConfigurationError as err:  # it would serve, but no document can start
+            log.warning("%s", err)
         blobs = make_blob_store(settings)
         worker = build_worker(
             client,

@@ -15,7 +15,7 @@ from temporalio import activity, workflow
 
 from docstate.config import Settings
 
-TEXT_FORMAT = "%(asctime)s %(name)s %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 class JsonFormatter(logging.Formatter):
