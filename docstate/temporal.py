@@ -42,15 +42,19 @@ async def connect_temporal(settings: Settings, *, runtime: Runtime | None = None
     except RuntimeError as err:
         address, namespace = settings.temporal_address, settings.namespace
         where = f"cannot reach Temporal at {address} (namespace {namespace!r})"
-        if cause := plain_cause(str(err)):
+        if cause := plain_cause(str(err), tls=uses_tls(settings)):
             raise TemporalUnavailable(f"{where}: {cause}") from None
         hint = f" ({tls_hint(settings, str(err))})" if uses_tls(settings) else ""
         raise TemporalUnavailable(f"{where}{hint}: {err}") from None
 
 
-def plain_cause(error: str) -> str | None:
+def plain_cause(error: str, *, tls: bool = False) -> str | None:
     """The SDK core's connection error in plain words, when it is a usual one (its own
-    text is a Rust debug print: ``tonic::transport::Error(Transport, ConnectError(...``)."""
+    text is a Rust debug print: ``tonic::transport::Error(Transport, ConnectError(...``).
+
+    Over ``tls`` a connection that fails after it was made is the handshake's doing more
+    likely than another protocol's (a server that wants a client certificate closes it):
+    :func:`docstate.tls.tls_hint` says that better."""
     lowered = error.lower()
     if "connection refused" in lowered:
         return (
@@ -59,8 +63,10 @@ def plain_cause(error: str) -> str | None:
         )
     if "dns error" in lowered or "failed to lookup address" in lowered:
         return "its host name does not resolve (check DOCSTATE_TEMPORAL_ADDRESS)"
-    if "call error after connection" in lowered and any(
-        f"code: {code}" in lowered for code in NOT_GRPC_CODES
+    if (
+        not tls
+        and "call error after connection" in lowered
+        and any(f"code: {code}" in lowered for code in NOT_GRPC_CODES)
     ):
         return (
             "something answers there, but not Temporal's gRPC frontend (a web UI or HTTP "

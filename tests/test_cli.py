@@ -211,7 +211,8 @@ def test_ctrl_c_in_submit_wait_says_what_keeps_running(cli: Cli) -> None:
     out, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 130, (out, err)
     assert err.strip().splitlines()[-1:] == [
-        "docstate: stopped waiting; the document is not cancelled (`docstate wait ID` waits again)"
+        f"docstate: stopped waiting; the document is not cancelled (`docstate wait {doc_id}` "
+        "waits again)"
     ]
     assert "cancellation requested" in cli.ok("cancel", doc_id)
 

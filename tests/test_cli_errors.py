@@ -197,7 +197,9 @@ def test_waiting_with_no_worker_on_the_queue_says_so(cli: Cli) -> None:
     assert waited.returncode == 1 and note in waited.stderr, waited.stderr
     # submitted all the same: it waits for a worker, and the output says so
     assert submitted_id(waited.stdout) == doc_id
-    assert "was not started by a worker within 8s" in waited.stdout  # the limit given
+    # the limit given, and the queue it waits in
+    hint = f"(is `docstate worker` running for task queue {queue!r}?)"
+    assert f"was not started by a worker within 8s {hint}" in waited.stdout
     assert waited.stdout.splitlines()[-1] == "1 document: 1 pending", waited.stdout
     waited = nobody("wait", doc_id, "--timeout", "7")
     assert waited.returncode == 1 and note in waited.stderr, waited.stderr

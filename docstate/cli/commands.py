@@ -100,14 +100,17 @@ def check_type(settings: Settings, type_name: str) -> None:
     registry.get(type_name)
 
 
-INTERRUPTED = {
-    "submit": (
-        "interrupted; documents already submitted (each listed above as `submitted ID`) "
-        "are not cancelled: `docstate wait ID` follows one"
-    ),
-    "wait": "stopped waiting; the document is not cancelled (`docstate wait ID` waits again)",
-}
-"""What Ctrl-C in a command leaves behind, where it is not plain (``watch`` ends so)."""
+def interrupted_line(args: argparse.Namespace) -> str | None:
+    """What Ctrl-C in a command leaves behind, where it is not plain (``watch`` ends so)."""
+    if args.command == "submit":
+        return (
+            "interrupted; documents already submitted (each listed above as `submitted ID`) "
+            "are not cancelled: `docstate wait ID` follows one"
+        )
+    if args.command == "wait":
+        again = f"`docstate wait {args.id}` waits again"
+        return f"stopped waiting; the document is not cancelled ({again})"
+    return None
 
 
 async def submit(ds: Client, args: argparse.Namespace) -> int:

@@ -222,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         # uvicorn runs its own event loop: the API is served outside asyncio.run
         code = serve_api(settings) if args.command == "api" else asyncio.run(run(settings, args))
     except KeyboardInterrupt:
-        if line := commands.INTERRUPTED.get(args.command):
+        if line := commands.interrupted_line(args):
             print(f"docstate: {line}", file=sys.stderr)
         code = 130
     except Exception as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from docstate.config import Settings
 from docstate.projection import create_engine, ensure_current, upgrade
+from docstate.projection.failures import shown_url
 from docstate.provision import check_search_attributes, register_search_attributes
 from docstate.temporal import connect_temporal
 
@@ -13,7 +14,7 @@ async def setup(settings: Settings) -> int:
     await upgrade(settings.database_url)
     temporal = await connect_temporal(settings)
     added = await register_search_attributes(temporal, settings.namespace)
-    print("projection migrated to the newest revision")
+    print(f"projection at {shown_url(settings.database_url)} is up to date")
     print(
         f"search attributes in namespace {settings.namespace!r}: "
         + (f"added {', '.join(added)}" if added else "already registered")

@@ -142,7 +142,16 @@ class DocumentReader(ClientCore):
                     document_id, timeout=remaining, named_timeout=timeout
                 )
             except TimeoutError as err:
-                raise WaitTimeout(str(err)) from None
+                raise WaitTimeout(await self._timed_out(document_id, str(err))) from None
+
+    async def _timed_out(self, document_id: str, message: str) -> str:
+        """``message``, and for a document no worker has started, the queue it waits in."""
+        if await self.queries.get(document_id) is not None:
+            return message
+        reason = await self._not_recorded(document_id)
+        if isinstance(reason, DocumentNotStarted):
+            return f"{message} (is `docstate worker` running for task queue {reason.task_queue!r}?)"
+        return message
 
     async def _not_recorded(self, document_id: str) -> DocumentNotFound:
         """Why ``document_id`` has no row: submitted and not started yet (its workflow
