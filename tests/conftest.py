@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -277,6 +278,19 @@ def process_env(temporal: TemporalClient, tmp: Path, pipelines: str) -> dict[str
         "DOCSTATE_PIPELINES": pipelines,
         "PYTHONPATH": str(Path(__file__).parent.parent),
     }
+
+
+def spawn(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """A DocState process (``worker.py``, ``starter.py ...``) whose output, stdout and
+    stderr together, the test reads line by line as it comes."""
+    return subprocess.Popen(
+        [sys.executable, *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 S3_CREDENTIALS = {

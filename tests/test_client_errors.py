@@ -16,9 +16,11 @@ from docstate.blobs import make_blob_store
 from docstate.client import actions
 from docstate.client.batch import Submission
 from docstate.client.ingest import Content
+from docstate.config import load_settings
 from docstate.devserver import free_port
 from docstate.errors import (
     BlobStoreError,
+    ConfigurationError,
     DocStateError,
     InvalidDocumentId,
     InvalidInput,
@@ -136,6 +138,26 @@ async def test_an_action_nobody_takes_ends_with_no_worker(
         with pytest.raises(NoWorker, match=untaken) as sent:
             await ds.pause(doc.id)
         assert (sent.value.task_queue, sent.value.sent) == (queue, True)
+
+
+def test_a_malformed_temporal_address_is_refused_when_settings_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for address, why in (
+        ("localhost", "not host:port"),
+        ("", "not host:port"),
+        ("http://127.0.0.1:7233", "host:port without a scheme"),
+        ("127.0.0.1:99999", "port '99999' is not a number from 1 to 65535"),
+    ):
+        monkeypatch.setenv("DOCSTATE_TEMPORAL_ADDRESS", address)
+        with pytest.raises(ConfigurationError) as refused:
+            load_settings()
+        assert str(refused.value).startswith(
+            f"DOCSTATE_TEMPORAL_ADDRESS={address} is invalid: {why}"
+        ), refused.value
+    for address in ("127.0.0.1:7233", "[::1]:7233", "ns.acct.tmprl.cloud:7233"):
+        monkeypatch.setenv("DOCSTATE_TEMPORAL_ADDRESS", address)
+        assert load_settings().temporal_address == address
 
 
 async def test_a_failed_connection_is_said_in_plain_words() -> None:

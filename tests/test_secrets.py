@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from docstate.devserver import free_port
 from docstate.redact import safe_url
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, spawn
 from tests.secure import appears, new_key
 
 ROOT = Path(__file__).parent.parent
@@ -78,14 +78,7 @@ def test_no_secret_in_any_log_or_output(tmp_path: Path, postgres_url: str) -> No
     assert "DOCSTATE_TEMPORAL_TLS" in invalid.stderr and "is invalid" in invalid.stderr
 
     codec_port = free_port()
-    codec = subprocess.Popen(
-        [*cli, "codec-server", "--port", str(codec_port)],
-        env=env,
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    codec = spawn([*cli[1:], "codec-server", "--port", str(codec_port)], env, tmp_path)
     assert codec.stdout is not None
     banner = codec.stdout.readline()
     # the banner comes once it listens (and handles signals): a client may connect now

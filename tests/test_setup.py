@@ -14,6 +14,7 @@ from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.testing import WorkflowEnvironment
 
 from docstate.devserver import free_port, temporal_binary
+from tests.conftest import spawn
 
 ROOT = Path(__file__).parent.parent
 
@@ -26,17 +27,20 @@ async def bare_server() -> AsyncIterator[WorkflowEnvironment]:
     await env.shutdown()
 
 
-def docstate(
-    tmp: Path, address: str, *args: str, db: str = "p.db"
-) -> subprocess.CompletedProcess[str]:
+def _env(tmp: Path, address: str, db: str = "p.db") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSTATE_")}
-    env |= {
+    return env | {
         "DOCSTATE_TEMPORAL_ADDRESS": address,
         "DOCSTATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / db}",
     }
+
+
+def docstate(
+    tmp: Path, address: str, *args: str, db: str = "p.db"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "starter.py"), *args],
-        env=env,
+        env=_env(tmp, address, db),
         cwd=tmp,
         capture_output=True,
         text=True,
@@ -47,19 +51,7 @@ def docstate(
 
 def _worker_start_log(tmp: Path, address: str) -> str:
     """What ``worker.py`` logs until it is ready (then it is stopped)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCSTATE_")}
-    env |= {
-        "DOCSTATE_TEMPORAL_ADDRESS": address,
-        "DOCSTATE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp / 'p.db'}",
-    }
-    worker = subprocess.Popen(
-        [sys.executable, str(ROOT / "worker.py")],
-        env=env,
-        cwd=tmp,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    worker = spawn([str(ROOT / "worker.py")], _env(tmp, address), tmp)
     assert worker.stdout is not None
     lines = []
     for line in worker.stdout:  # ends at "worker ready" or when the worker exits

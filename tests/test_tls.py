@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from docstate import ConfigurationError, Settings, Status, TemporalUnavailable
 from docstate.temporal import connect_temporal
 from tests import pipelines as p
-from tests.conftest import Harness
+from tests.conftest import Harness, spawn
 from tests.tlsproxy import Authority, Issued, tls_proxy
 
 ROOT = Path(__file__).parent.parent
@@ -136,14 +136,7 @@ async def test_mutual_tls_worker_and_command_line(
         (tmp_path / "letter.txt").write_text("sent over mutual TLS")
 
         assert (await asyncio.to_thread(run, "db", "upgrade")).returncode == 0
-        worker = subprocess.Popen(  # noqa: ASYNC220 (stopped from the finally below)
-            [sys.executable, str(ROOT / "worker.py")],
-            env=env,
-            cwd=tmp_path,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        worker = spawn([str(ROOT / "worker.py")], env, tmp_path)  # stopped in the finally
         try:
             done = await asyncio.to_thread(
                 run, "submit", "--type", "basic", "--id", "mtls-doc", "--wait", "letter.txt"

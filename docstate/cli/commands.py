@@ -128,7 +128,7 @@ async def submit(ds: Client, args: argparse.Namespace) -> int:
 
         def on_event(event: BatchEvent) -> None:
             # Each id as soon as its document is in: should the wait be interrupted, what
-            # went in (and keeps running) is on the screen.
+            # went in (and is not cancelled with it) is on the screen.
             if event.kind is EventKind.DOCUMENT_STARTED and event.index is not None:
                 path = printable(paths[event.index])
                 print(f"submitted {event.document_id}  ({path})", flush=True)
