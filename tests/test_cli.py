@@ -172,7 +172,7 @@ def test_pause_resume_and_cancel(cli: Cli) -> None:
     assert "already ended" in cli.fails("cancel", long_id)
 
 
-def test_ctrl_c_in_submit_wait_says_what_keeps_running(cli: Cli) -> None:
+def test_ctrl_c_in_submit_wait_leaves_the_ids_and_cancels_nothing(cli: Cli) -> None:
     name = "größe 1.txt"
     (cli.tmp / name).write_text("slow")
     command = ["submit", name, "--type", "slow", "--meta", "sleep=60", "--wait"]
