@@ -172,18 +172,22 @@ def test_pause_resume_and_cancel(cli: Cli) -> None:
     assert "already ended" in cli.fails("cancel", long_id)
 
 
-def test_ctrl_c_in_submit_wait_leaves_the_ids_and_cancels_nothing(cli: Cli) -> None:
-    name = "größe 1.txt"
-    (cli.tmp / name).write_text("slow")
-    command = ["submit", name, "--type", "slow", "--meta", "sleep=60", "--wait"]
-    waiting = subprocess.Popen(
-        [sys.executable, str(ROOT / "starter.py"), *command],
+def _started(cli: Cli, *args: str) -> subprocess.Popen[str]:
+    """A `docstate` command left running, its stdout and stderr read apart."""
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "starter.py"), *args],
         env=cli.env,
         cwd=cli.tmp,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def test_ctrl_c_in_submit_wait_leaves_the_ids_and_cancels_nothing(cli: Cli) -> None:
+    name = "größe 1.txt"
+    (cli.tmp / name).write_text("slow")
+    waiting = _started(cli, "submit", name, "--type", "slow", "--meta", "sleep=60", "--wait")
     assert waiting.stdout is not None
     # The id is on the screen while the wait goes on, not only at its end.
     first = waiting.stdout.readline()
@@ -198,14 +202,7 @@ def test_ctrl_c_in_submit_wait_leaves_the_ids_and_cancels_nothing(cli: Cli) -> N
     doc_id = submitted_id(first)
     assert json.loads(cli.ok("status", doc_id, "--json"))["status"] in ("pending", "running")
     # The same for a plain wait.
-    waiting = subprocess.Popen(
-        [sys.executable, str(ROOT / "starter.py"), "wait", doc_id, "--timeout", "60"],
-        env=cli.env,
-        cwd=cli.tmp,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    waiting = _started(cli, "wait", doc_id, "--timeout", "60")
     time.sleep(3)  # started, connected and waiting (no line to wait for: it prints at the end)
     waiting.send_signal(signal.SIGINT)
     out, err = waiting.communicate(timeout=60)

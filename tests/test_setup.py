@@ -117,6 +117,7 @@ def test_health_fails_in_one_line_when_a_dependency_is_missing(
     not_migrated = docstate(tmp_path, address, "health", db="empty.db")
     assert not_migrated.returncode == 1
     assert not_migrated.stderr.count("\n") == 1 and "docstate db upgrade" in not_migrated.stderr
+    assert not (tmp_path / "empty.db").exists()  # a probe creates nothing
     assert docstate(tmp_path, address, "db", "upgrade").returncode == 0
     no_server = docstate(tmp_path, f"127.0.0.1:{free_port()}", "health")
     assert no_server.returncode == 1

@@ -186,11 +186,17 @@ CLIENT_COMMANDS = {
 }
 
 
+OWN_PROJECTION = frozenset({"dev", "setup", "db", "codec-server", "graph"})
+"""Commands that create the projection (``dev``, ``setup``, ``db upgrade``) or use none;
+every other one needs it to exist already (the API checks it at its own start)."""
+
+
 async def run(settings: Settings, args: argparse.Namespace) -> int:
+    if args.command not in OWN_PROJECTION:
+        require_projection(settings.database_url)
     if args.command == "dev":
         return await dev(settings, args)
     if args.command == "worker":
-        require_projection(settings.database_url)
         return await serve_worker(settings)
     if args.command == "codec-server":
         return await codec.codec_server(settings, args)
@@ -204,7 +210,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> int:
             await upgrade(settings.database_url)
         print(f"projection at {shown_url(settings.database_url)} is up to date")
         return 0
-    require_projection(settings.database_url)
     # lazy: reading needs only the projection; Temporal is reached when first needed
     async with await Client.connect(settings, lazy=True) as ds:
         if args.command == "projection":
